@@ -1,0 +1,127 @@
+"""Key layouts of the sub-databases, partition state, and the topic catalog.
+
+Every key is big-endian so that LMDB's byte order is numeric order (DESIGN.md section 3).
+Topic ids, not names, appear in data keys: deleting and re-creating a topic gives it a new
+id, so old records can never resurface under the new topic.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+from typing import Any, Final
+
+import attrs
+
+from ._errors import CorruptLogError, EventLogError, TopicNotFoundError
+from ._topics import TopicConfig
+
+BATCH_KEY: Final = struct.Struct(">IIQ")  # topic id, partition, base offset
+PARTITION_KEY: Final = struct.Struct(">II")  # topic id, partition
+TIME_KEY: Final = struct.Struct(">IIQQ")  # topic id, partition, max timestamp so far, base
+# log start offset, next offset, bytes, batch count, max timestamp, cleaner position
+PARTITION_STATE: Final = struct.Struct(">QQQQqQ")
+
+MAX_OFFSET: Final = (1 << 63) - 1
+MAX_TIMESTAMP: Final = (1 << 63) - 1
+
+
+@attrs.define(slots=True)
+class PartitionState:
+    """Mutable per-partition counters, stored in the ``partitions`` sub-database."""
+
+    log_start: int = 0
+    next_offset: int = 0
+    size_bytes: int = 0
+    batches: int = 0
+    max_timestamp: int = -1
+    cleaner_offset: int = 0
+
+    def pack(self) -> bytes:
+        return PARTITION_STATE.pack(self.log_start, self.next_offset, self.size_bytes,
+                                    self.batches, self.max_timestamp, self.cleaner_offset)
+
+    @classmethod
+    def unpack(cls, data: bytes | memoryview) -> PartitionState:
+        if len(data) != PARTITION_STATE.size:
+            raise CorruptLogError("partition state record has the wrong size")
+        return cls(*PARTITION_STATE.unpack(data))
+
+
+@attrs.frozen(slots=True)
+class TopicInfo:
+    """A topic as stored in the ``topics`` sub-database."""
+
+    name: str
+    topic_id: int
+    partitions: int
+    config: TopicConfig
+    created_ms: int
+
+    def pack(self) -> bytes:
+        return json.dumps({
+            "id": self.topic_id,
+            "partitions": self.partitions,
+            "config": self.config.to_dict(),
+            "created_ms": self.created_ms,
+        }, sort_keys=True).encode()
+
+    @classmethod
+    def unpack(cls, name: str, data: bytes | memoryview) -> TopicInfo:
+        try:
+            raw = json.loads(bytes(data))
+            return cls(name=name, topic_id=int(raw["id"]), partitions=int(raw["partitions"]),
+                       config=TopicConfig.from_dict(raw["config"]),
+                       created_ms=int(raw["created_ms"]))
+        except EventLogError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptLogError(f"the stored definition of topic {name!r} is unreadable "
+                                  f"({exc})", topic=name) from None
+
+
+class Catalog:
+    """A cache of topic definitions, shared by the Logs of one environment.
+
+    Any change to topics bumps the ``schema`` counter in the meta sub-database (in the same
+    transaction), so one ``get`` per transaction tells whether the cache is still valid,
+    including after another process created, altered or deleted a topic.
+    """
+
+    def __init__(self, meta_db: Any, topics_db: Any) -> None:
+        self._meta_db = meta_db
+        self._topics_db = topics_db
+        self._lock = threading.Lock()
+        self._schema: bytes | None = None
+        self._topics: dict[str, TopicInfo] = {}
+
+    def get(self, txn: Any, name: str) -> TopicInfo:
+        """The topic's definition as of ``txn``; raises TopicNotFoundError."""
+        schema = bytes(txn.get(b"schema", db=self._meta_db) or b"")
+        topics = self._topics
+        if schema != self._schema:
+            with self._lock:
+                if schema != self._schema:
+                    self._topics = topics = {}
+                    self._schema = schema
+        info = topics.get(name)
+        if info is None:
+            raw = txn.get(name.encode(), db=self._topics_db)
+            if raw is None:
+                raise TopicNotFoundError(
+                    f"topic {name!r} does not exist; create it with create_topic()",
+                    topic=name)
+            info = TopicInfo.unpack(name, raw)
+            topics[name] = info
+        return info
+
+    def cached(self, name: str) -> TopicInfo | None:
+        """The cached definition, possibly stale (re-check inside a transaction)."""
+        return self._topics.get(name)
+
+    @staticmethod
+    def bump(txn: Any, meta_db: Any) -> None:
+        """Mark the catalog changed (call inside the writing transaction)."""
+        current = int(bytes(txn.get(b"schema", db=meta_db) or b"0"))
+        txn.put(b"schema", str(current + 1).encode(), db=meta_db)

@@ -1,0 +1,171 @@
+"""The exception hierarchy.
+
+Every error eventlog raises derives from :class:`EventLogError`. Each subclass also
+derives from the builtin exception a Python user would already catch for that kind of
+problem (``KeyError`` for an unknown topic, ``ValueError`` for a bad argument, ``OSError``
+for storage trouble), so existing ``except`` clauses keep working.
+
+Errors carry context as attributes (``topic``, ``partition``, ``offset``, ``key``, ...)
+and a message that says what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EventLogError(Exception):
+    """Root of every exception raised by eventlog.
+
+    Attributes:
+        message: the human-readable explanation.
+        topic, partition, offset: the context of the failure, when known (else None).
+    """
+
+    message: str
+    topic: str | None
+    partition: int | None
+    offset: int | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+        **context: Any,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        for name, value in context.items():
+            setattr(self, name, value)
+
+    def __str__(self) -> str:
+        # KeyError's own __str__ would wrap the message in quotes.
+        return self.message
+
+
+# --- bad arguments ---------------------------------------------------------------
+
+
+class InvalidArgumentError(EventLogError, ValueError):
+    """An argument has the wrong type or an out-of-range value."""
+
+
+class InvalidTopicNameError(InvalidArgumentError):
+    """A topic name breaks Kafka's rule: ``[a-zA-Z0-9._-]``, 1-249 characters, not ``.``/``..``."""
+
+
+class InvalidConfigError(InvalidArgumentError):
+    """A topic configuration key is unknown, or its value has the wrong type or range.
+
+    Attributes:
+        key: the configuration key (Kafka spelling) that was rejected.
+    """
+
+    key: str | None
+
+
+class InvalidRecordError(InvalidArgumentError):
+    """A record's key, value, headers or timestamp is not acceptable."""
+
+
+class RecordTooLargeError(InvalidRecordError):
+    """A record is larger than its topic's ``max.message.bytes``."""
+
+
+class TopicExistsError(EventLogError, ValueError):
+    """``create_topic`` was called for a topic that already exists."""
+
+
+# --- lookups ---------------------------------------------------------------------
+
+
+class TopicNotFoundError(EventLogError, KeyError):
+    """The topic does not exist (it was never created, or it was deleted)."""
+
+
+class PartitionNotFoundError(EventLogError, IndexError):
+    """A partition number is outside ``0 .. partitions - 1`` of its topic."""
+
+
+class OffsetOutOfRangeError(EventLogError, IndexError):
+    """An offset lies below the partition's log start offset (its records were removed)."""
+
+
+# --- log state -------------------------------------------------------------------
+
+
+class LogClosedError(EventLogError, ValueError):
+    """The Log (or the object derived from it) was used after ``close()``.
+
+    A ``ValueError``, like the one Python raises for I/O on a closed file.
+    """
+
+
+class ReadOnlyLogError(EventLogError, PermissionError):
+    """A write was attempted through a Log opened with ``readonly=True``."""
+
+
+class ForkedProcessError(EventLogError, RuntimeError):
+    """A Log opened before ``os.fork()`` was used in the child process.
+
+    LMDB environments must not cross a fork; call ``eventlog.open()`` again in the child.
+    """
+
+
+# --- storage ---------------------------------------------------------------------
+
+
+class StorageError(EventLogError, OSError):
+    """The storage layer failed (I/O error, LMDB error)."""
+
+
+class NotALogError(StorageError):
+    """The path exists but does not hold an eventlog log."""
+
+
+class LogNotFoundError(StorageError, FileNotFoundError):
+    """The log does not exist and could not be created (read-only open, ``create=False``)."""
+
+
+class UnsupportedFormatError(StorageError):
+    """The log was written by a newer, incompatible version of eventlog."""
+
+
+class CorruptLogError(StorageError):
+    """Stored data failed a consistency check (checksum, truncated file, bad structure).
+
+    Damaged data is never returned: it is reported with this error instead.
+    """
+
+
+class DiskFullError(StorageError):
+    """The disk (or quota) is full. Nothing of the failed write was stored."""
+
+
+__all__ = [
+    "CorruptLogError",
+    "DiskFullError",
+    "EventLogError",
+    "ForkedProcessError",
+    "InvalidArgumentError",
+    "InvalidConfigError",
+    "InvalidRecordError",
+    "InvalidTopicNameError",
+    "LogClosedError",
+    "LogNotFoundError",
+    "NotALogError",
+    "OffsetOutOfRangeError",
+    "PartitionNotFoundError",
+    "ReadOnlyLogError",
+    "RecordTooLargeError",
+    "StorageError",
+    "TopicExistsError",
+    "TopicNotFoundError",
+    "UnsupportedFormatError",
+]

@@ -1,0 +1,565 @@
+"""The LMDB environment: opening and checking a log directory, transactions, map growth,
+group commit, the per-process registry, fork detection, and LMDB error translation.
+
+This is the only module that talks to ``lmdb`` directly; everything above it sees
+eventlog errors only (DESIGN.md sections 3 and 6, ``../shared/notes/LMDB.md``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, Final, Literal, TypeVar
+
+import lmdb
+
+from ._errors import (
+    CorruptLogError,
+    DiskFullError,
+    EventLogError,
+    ForkedProcessError,
+    InvalidArgumentError,
+    LogClosedError,
+    LogNotFoundError,
+    NotALogError,
+    ReadOnlyLogError,
+    StorageError,
+    UnsupportedFormatError,
+)
+
+T = TypeVar("T")
+
+Durability = Literal["full", "normal", "off"]
+DURABILITY_MODES: Final = ("full", "normal", "off")
+
+FORMAT_VERSION: Final = 1
+DATA_FILE: Final = "data.mdb"
+LOCK_FILE: Final = "lock.mdb"
+
+# The named sub-databases of DESIGN.md section 3 (the later ones are created on first use).
+DB_NAMES: Final = (b"meta", b"topics", b"batches", b"partitions", b"timeindex")
+MAX_DBS: Final = 16
+MAX_READERS: Final = 1024
+
+# 64-bit address space is plentiful and LMDB maps lazily: a large initial map costs nothing
+# on disk (without writemap the file grows only as pages are written).
+DEFAULT_MAP_SIZE: Final = (1 << 30) if sys.maxsize > 2**32 else (64 << 20)
+
+_META_MAGIC: Final = 0xBEEFC0DE
+_PAGE_HEADER: Final = 16  # LMDB's PAGEHDRSZ on 64-bit builds
+
+
+# --- error translation ------------------------------------------------------------
+
+
+def translate(exc: lmdb.Error, what: str) -> EventLogError:
+    """Turn an LMDB exception into the eventlog error a user should see."""
+    if isinstance(exc, lmdb.ReadonlyError):
+        return ReadOnlyLogError(f"{what}: the log is open read-only")
+    if isinstance(exc, lmdb.CorruptedError | lmdb.PageNotFoundError | lmdb.InvalidError
+                  | lmdb.VersionMismatchError | lmdb.BadRslotError | lmdb.PageFullError):
+        return CorruptLogError(f"{what}: the data file is damaged ({exc})")
+    if isinstance(exc, lmdb.PanicError):
+        return StorageError(f"{what}: LMDB hit a fatal error and the log must be reopened "
+                            f"({exc})")
+    if isinstance(exc, lmdb.DiskError) or _errno_of(exc) in (errno.ENOSPC, errno.EDQUOT,
+                                                              errno.EIO):
+        return DiskFullError(f"{what}: the disk is full or failing; nothing of this write "
+                             f"was stored ({exc})")
+    if isinstance(exc, lmdb.ReadersFullError):
+        return StorageError(f"{what}: too many concurrent readers ({exc}); close unused "
+                            f"logs or iterators")
+    return StorageError(f"{what}: storage error ({type(exc).__name__}: {exc})")
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    for arg in getattr(exc, "args", ()):
+        if isinstance(arg, int):
+            return arg
+    text = str(exc)
+    if "No space left" in text:
+        return errno.ENOSPC
+    if "Input/output error" in text:
+        return errno.EIO
+    return None
+
+
+# --- checking a directory before LMDB maps it -------------------------------------
+
+
+def _read_meta_pages(data_path: str, file_size: int) -> tuple[int, int]:
+    """Return (page size, required file size) from LMDB's two meta pages.
+
+    A data file shorter than its newest meta page says would crash a plain ``lmdb.open``
+    with SIGBUS when the missing pages are touched; checking first turns that into an error.
+    """
+    with open(data_path, "rb") as f:
+        head = f.read(min(file_size, 65536 * 2))
+    candidates: list[tuple[int, int, int]] = []  # (txnid, psize, last_pg)
+    # Page 0 is at offset 0; page 1 is at offset psize (psize read from page 0, else guess).
+    if len(head) >= _PAGE_HEADER + 136:
+        psize0 = struct.unpack_from("<I", head, _PAGE_HEADER + 24)[0]
+        offsets = [0]
+        if 512 <= psize0 <= 65536 and psize0 & (psize0 - 1) == 0:
+            offsets.append(psize0)
+        for base in offsets:
+            if len(head) < base + _PAGE_HEADER + 136:
+                continue
+            meta = base + _PAGE_HEADER
+            magic, _version = struct.unpack_from("<II", head, meta)
+            psize = struct.unpack_from("<I", head, meta + 24)[0]
+            last_pg, txnid = struct.unpack_from("<QQ", head, meta + 120)
+            if magic == _META_MAGIC and 512 <= psize <= 65536:
+                candidates.append((txnid, psize, last_pg))
+    if not candidates:
+        raise CorruptLogError(f"{data_path} is not a valid LMDB data file (no meta page)")
+    _txnid, psize, last_pg = max(candidates)
+    return psize, (last_pg + 1) * psize
+
+
+def check_directory(path: str, *, create: bool, readonly: bool) -> bool:
+    """Check what ``path`` holds before opening it. Returns True when a log exists there.
+
+    Raises:
+        LogNotFoundError: nothing there and creating is not allowed.
+        NotALogError: a file, or a directory holding other things than a log.
+        CorruptLogError: a log whose data file is empty or truncated.
+    """
+    try:
+        entries = os.listdir(path)
+    except FileNotFoundError:
+        if readonly or not create:
+            raise LogNotFoundError(f"no log at {path!r} (the directory does not exist)") from None
+        return False
+    except NotADirectoryError:
+        raise NotALogError(f"{path!r} is a file, not a log directory") from None
+    data_path = os.path.join(path, DATA_FILE)
+    if DATA_FILE not in entries:
+        others = sorted(e for e in entries if e != LOCK_FILE)
+        if others:
+            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            raise NotALogError(
+                f"{path!r} is not an eventlog log: it holds other files ({shown}) and no "
+                f"{DATA_FILE}; choose an empty or new directory")
+        if readonly or not create:
+            raise LogNotFoundError(f"no log at {path!r} (the directory holds no {DATA_FILE})")
+        return False
+    size = os.path.getsize(data_path)
+    if size == 0:
+        raise CorruptLogError(
+            f"{data_path} is empty where a log existed; restore it from a backup (or delete "
+            f"the directory to start a new, empty log)")
+    _psize, required = _read_meta_pages(data_path, size)
+    if size < required:
+        raise CorruptLogError(
+            f"{data_path} is truncated: {size} bytes where the log needs {required}; "
+            f"restore it from a backup")
+    return True
+
+
+# --- coordination of in-process users of one environment --------------------------
+
+
+class _Gate:
+    """Lets many transactions run at once, or one exclusive action (map resize, close).
+
+    LMDB requires that no transaction of this process is active while the map is resized,
+    and an environment must not be closed under a running transaction.
+    """
+
+    __slots__ = ("_active", "_cond", "_exclusive")
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._active = 0
+        self._exclusive = False
+
+    def enter(self) -> None:
+        with self._cond:
+            while self._exclusive:
+                self._cond.wait()
+            self._active += 1
+
+    def leave(self) -> None:
+        with self._cond:
+            self._active -= 1
+            if self._exclusive and self._active == 0:
+                self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self, held: int = 0) -> Iterator[None]:
+        """Wait until only ``held`` transactions (the caller's own) remain, and block new ones."""
+        with self._cond:
+            while self._exclusive:
+                self._cond.wait()
+            self._exclusive = True
+            while self._active > held:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
+
+
+class _Op:
+    __slots__ = ("done", "error", "fn", "result")
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+# --- the shared environment --------------------------------------------------------
+
+
+class Storage:
+    """One LMDB environment, shared by every Log of this process that opened the same path."""
+
+    def __init__(self, path: str, ident: tuple[int, int], *, readonly: bool,
+                 durability: Durability, map_size: int, existed: bool) -> None:
+        self.path = path
+        self.ident = ident
+        self.readonly = readonly
+        self.durability = durability
+        self.pid = os.getpid()
+        self.refcount = 0
+        self.closed = False
+        self.forked = False
+        self._gate = _Gate()
+        self._write_lock = threading.Lock()
+        self._pending: list[_Op] = []
+        self._pending_lock = threading.Lock()
+        self._writer_thread: int | None = None
+        self.commit_cond = threading.Condition(threading.Lock())
+        self.commits = 0
+        # Caches owned by the layer above (topic catalog, decoded batches); kept here so
+        # that every Log sharing this environment shares them.
+        self.cache: dict[str, Any] = {}
+        try:
+            self.env = lmdb.open(
+                path,
+                subdir=True,
+                readonly=readonly,
+                create=not existed and not readonly,
+                map_size=map_size,
+                max_dbs=MAX_DBS,
+                max_readers=MAX_READERS,
+                sync=durability != "off",
+                metasync=durability == "full",
+                writemap=False,  # never: a full disk would kill the process with SIGBUS
+                map_async=False,
+                lock=True,
+            )
+        except lmdb.Error as exc:
+            raise translate(exc, f"opening {path!r}") from None
+        try:
+            # Reader slots left by processes that died without closing.
+            self.env.reader_check()
+            self.dbs = self._open_dbs(existed)
+        except BaseException:
+            self.env.close()
+            raise
+
+    # -- setup --
+
+    def _open_dbs(self, existed: bool) -> dict[bytes, Any]:
+        dbs: dict[bytes, Any] = {}
+        if existed:
+            try:
+                with self.env.begin() as txn:
+                    meta = self.env.open_db(b"meta", txn=txn, create=False)
+                    fmt = txn.get(b"format", db=meta)
+            except lmdb.NotFoundError:
+                raise NotALogError(f"{self.path!r} holds an LMDB database but not an eventlog "
+                                   f"log") from None
+            except lmdb.Error as exc:
+                raise translate(exc, f"opening {self.path!r}") from None
+            if fmt is None:
+                raise NotALogError(f"{self.path!r} holds an LMDB database but not an eventlog "
+                                   f"log (no format marker)")
+            try:
+                version = int(fmt)
+            except ValueError:
+                raise CorruptLogError(f"{self.path!r}: unreadable format marker {fmt!r}") from None
+            if version > FORMAT_VERSION:
+                raise UnsupportedFormatError(
+                    f"{self.path!r} was written in on-disk format {version}; this version of "
+                    f"eventlog reads formats up to {FORMAT_VERSION}: upgrade eventlog")
+        if self.readonly:
+            with self.env.begin() as txn:
+                for name in DB_NAMES:
+                    try:
+                        dbs[name] = self.env.open_db(name, txn=txn, create=False)
+                    except lmdb.NotFoundError:
+                        dbs[name] = None
+            return dbs
+        with self.env.begin(write=True) as txn:
+            for name in DB_NAMES:
+                dbs[name] = self.env.open_db(name, txn=txn, create=True)
+            if not existed:
+                meta = dbs[b"meta"]
+                txn.put(b"format", str(FORMAT_VERSION).encode(), db=meta)
+                txn.put(b"created_ms", str(int(time.time() * 1000)).encode(), db=meta)
+                txn.put(b"next_topic_id", b"1", db=meta)
+                txn.put(b"schema", b"0", db=meta)
+        if not existed:
+            self.env.sync(True)
+        return dbs
+
+    # -- state checks --
+
+    def check_usable(self) -> None:
+        if self.forked:
+            raise ForkedProcessError(
+                f"this log ({self.path!r}) was opened in process {self.pid} before a fork; "
+                f"call eventlog.open() again in the child process")
+        if self.closed:
+            raise LogClosedError(f"the log {self.path!r} is closed")
+
+    # -- transactions --
+
+    def _enter(self) -> None:
+        self._gate.enter()
+        if self.closed or self.forked:
+            self._gate.leave()
+            self.check_usable()
+
+    def _adopt_map_size(self) -> None:
+        """Another process grew the map: adopt its size (needs no active transaction here)."""
+        with self._gate.exclusive(held=0):
+            if not self.closed:
+                self.env.set_mapsize(0)
+
+    def read(self, fn: Callable[[Any], T], what: str = "reading") -> T:
+        """Run ``fn(txn)`` in a short read transaction; LMDB errors become eventlog errors."""
+        while True:
+            self._enter()
+            try:
+                txn = self.env.begin()
+            except lmdb.MapResizedError:
+                self._gate.leave()
+                self._adopt_map_size()
+                continue
+            except lmdb.Error as exc:
+                self._gate.leave()
+                raise translate(exc, what) from None
+            try:
+                return fn(txn)
+            except lmdb.Error as exc:
+                raise translate(exc, what) from None
+            finally:
+                txn.abort()
+                self._gate.leave()
+
+    def write(self, fn: Callable[[Any], T], what: str = "writing") -> T:
+        """Run ``fn(txn)`` in a write transaction, committed durably per the durability mode.
+
+        Concurrent callers are combined (group commit): whoever takes the write lock runs
+        every pending operation in one transaction, each in a nested transaction so that
+        one failing operation does not undo the others, and commits once.
+        """
+        if self.readonly:
+            raise ReadOnlyLogError(f"{what}: the log {self.path!r} is open read-only")
+        if self._writer_thread == threading.get_ident():
+            # LMDB allows one write transaction per thread: a write from inside a write
+            # (a callback) would deadlock, so refuse it clearly.
+            raise InvalidArgumentError(f"{what}: a log write was started from inside another "
+                                       f"write on the same thread")
+        op = _Op(fn)
+        with self._pending_lock:
+            self._pending.append(op)
+        with self._write_lock:
+            if not op.done:
+                with self._pending_lock:
+                    ops, self._pending = self._pending, []
+                self._writer_thread = threading.get_ident()
+                try:
+                    self._commit(ops, what)
+                finally:
+                    self._writer_thread = None
+        if op.error is not None:
+            raise op.error
+        return op.result  # type: ignore[no-any-return]
+
+    def _commit(self, ops: list[_Op], what: str) -> None:
+        try:
+            self._commit_with_growth(ops, what)
+        except BaseException as exc:
+            err = translate(exc, what) if isinstance(exc, lmdb.Error) else exc
+            for op in ops:
+                if not op.done:
+                    op.error = err
+                    op.done = True
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            with self.commit_cond:
+                self.commits += 1
+                self.commit_cond.notify_all()
+
+    def _commit_with_growth(self, ops: list[_Op], what: str) -> None:
+        while True:
+            adopt = grow = False
+            self._enter()
+            try:
+                try:
+                    txn = self.env.begin(write=True)
+                except lmdb.MapResizedError:
+                    adopt = True
+                else:
+                    try:
+                        self._run_ops(txn, ops)
+                        if all(op.error is not None for op in ops):
+                            txn.abort()
+                        else:
+                            txn.commit()
+                    except lmdb.MapFullError:
+                        txn.abort()
+                        grow = True
+                    except BaseException:
+                        txn.abort()
+                        raise
+            finally:
+                self._gate.leave()
+            if adopt:
+                self._adopt_map_size()
+                continue
+            if grow:
+                # The failed transaction left nothing behind: make room, run everything again.
+                for op in ops:
+                    op.result = op.error = None
+                self._grow_map()
+                continue
+            for op in ops:
+                op.done = True
+            return
+
+    def _run_ops(self, txn: Any, ops: list[_Op]) -> None:
+        if len(ops) == 1:
+            op = ops[0]
+            try:
+                op.result = op.fn(txn)
+            except (EventLogError, ValueError, TypeError) as exc:
+                op.error = exc
+            return
+        for op in ops:
+            child = self.env.begin(write=True, parent=txn)
+            try:
+                op.result = op.fn(child)
+            except lmdb.MapFullError:
+                child.abort()
+                raise
+            except Exception as exc:
+                child.abort()
+                if isinstance(exc, lmdb.Error):
+                    raise
+                op.error = exc
+            else:
+                child.commit()
+
+    def _grow_map(self) -> None:
+        with self._gate.exclusive(held=0):
+            current = self.env.info()["map_size"]
+            self.env.set_mapsize(current * 2)
+
+    # -- waiting --
+
+    def last_txnid(self) -> int:
+        """LMDB's last committed transaction id (changes when any process commits)."""
+        return int(self.env.info()["last_txnid"])
+
+    # -- teardown --
+
+    def close(self) -> None:
+        if self.forked or self.closed:
+            return
+        with self._write_lock, self._gate.exclusive(held=0):
+            self.closed = True
+            self.env.close()
+        with self.commit_cond:
+            self.commit_cond.notify_all()
+
+
+# --- the per-process registry ------------------------------------------------------
+
+_registry: dict[tuple[int, int], Storage] = {}
+_registry_lock = threading.Lock()
+_abandoned: list[Storage] = []
+
+
+def _after_fork_in_child() -> None:
+    # The child must never use (or close: that clears the parent's reader slots) the
+    # parent's environments. Mark them and keep them alive forever.
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for storage in _registry.values():
+        storage.forked = True
+        _abandoned.append(storage)
+        # Leak one reference so the environment is never deallocated (which would close
+        # it) even at interpreter shutdown.
+        with suppress(Exception):
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(storage.env))
+    _registry.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def acquire(path: str, *, readonly: bool, durability: Durability, map_size: int | None,
+            create: bool) -> Storage:
+    """Return the shared Storage for ``path``, opening it if this process has not yet."""
+    if durability not in DURABILITY_MODES:
+        raise InvalidArgumentError(
+            f"durability must be one of {', '.join(map(repr, DURABILITY_MODES))}; "
+            f"got {durability!r}")
+    if map_size is not None and (not isinstance(map_size, int) or isinstance(map_size, bool)
+                                 or map_size < 1 << 16):
+        raise InvalidArgumentError(f"map_size must be an integer >= 65536 bytes; got {map_size!r}")
+    path = os.path.abspath(os.fspath(path))
+    with _registry_lock:
+        existed = check_directory(path, create=create, readonly=readonly)
+        if not existed:
+            os.makedirs(path, exist_ok=True)
+        st = os.stat(path)
+        ident = (st.st_dev, st.st_ino)
+        storage = _registry.get(ident)
+        if storage is not None and not storage.closed:
+            if storage.readonly and not readonly:
+                raise InvalidArgumentError(
+                    f"{path!r} is already open read-only in this process; close it before "
+                    f"opening it for writing")
+            if storage.durability != durability and not readonly:
+                raise InvalidArgumentError(
+                    f"{path!r} is already open in this process with durability "
+                    f"{storage.durability!r}; one process uses one durability per log")
+        else:
+            storage = Storage(path, ident, readonly=readonly, durability=durability,
+                              map_size=map_size or DEFAULT_MAP_SIZE, existed=existed)
+            _registry[ident] = storage
+        storage.refcount += 1
+        return storage
+
+
+def release(storage: Storage) -> None:
+    """Drop one reference; the environment closes when the last Log using it closes."""
+    with _registry_lock:
+        if storage.forked:
+            return
+        storage.refcount -= 1
+        if storage.refcount > 0:
+            return
+        if _registry.get(storage.ident) is storage:
+            del _registry[storage.ident]
+    storage.close()
