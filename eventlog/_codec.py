@@ -167,7 +167,11 @@ def _encode_column(items: Sequence[bytes | None], out: list[bytes]) -> int:
         nulls = _le(array("I", null_idx))
         blob = b"".join([item for item in items if item is not None])
         sizes = tuple([0 if item is None else len(item) for item in items])
-    text = (b"%ds" * len(sizes)) % sizes
+    n = len(sizes)
+    if n and sizes.count(sizes[0]) == n:
+        text = (b"%ds" % sizes[0]) * n  # fixed-size items (ids, hashes): no formatting
+    else:
+        text = (b"%ds" * n) % sizes
     out.append(_U32.pack(len(text)))
     out.append(text)
     out.append(_U32.pack(null_count))
@@ -262,7 +266,7 @@ def read_header(value: bytes | memoryview) -> tuple[int, int, int, int, int, int
     """Unpack a stored batch's header (raises CorruptLogError when it cannot be one)."""
     if len(value) < HEADER_SIZE:
         raise CorruptLogError(f"record batch is {len(value)} bytes, shorter than its header")
-    return HEADER.unpack_from(value)  # type: ignore[return-value]
+    return HEADER.unpack_from(value)
 
 
 def batch_crc(value: bytes | memoryview) -> int:
@@ -270,6 +274,22 @@ def batch_crc(value: bytes | memoryview) -> int:
     if len(value) < HEADER_SIZE:
         raise CorruptLogError(f"record batch is {len(value)} bytes, shorter than its header")
     return int(_CRC.unpack_from(value, _PREFIX_SIZE)[0])
+
+
+_layouts: dict[bytes, struct.Struct] = {}
+
+
+def _layout(text: bytes) -> struct.Struct:
+    """Compile a sizes text, reusing the compiled form for repeated layouts (fixed-size keys
+    give the same text batch after batch)."""
+    layout = _layouts.get(text)
+    if layout is None:
+        layout = struct.Struct(text)
+        if text.count(text[:text.index(b"s") + 1]) * (text.index(b"s") + 1) == len(text):
+            if len(_layouts) >= 64:
+                _layouts.clear()
+            _layouts[text] = layout
+    return layout
 
 
 def _decode_column(payload: bytes, pos: int, count: int,
@@ -282,7 +302,7 @@ def _decode_column(payload: bytes, pos: int, count: int,
     # The sizes text is compiled as a struct format: allow nothing but sizes.
     if len(text) != text_len or text.translate(None, _SIZES_TEXT_CHARS):
         raise CorruptLogError(f"record batch {what} sizes are malformed")
-    layout = struct.Struct(text)
+    layout = _layout(text)
     (null_count,) = _U32.unpack_from(payload, pos)
     pos += 4
     if null_count > count:
@@ -390,7 +410,7 @@ def _decode_payload(payload: bytes, flags: int, count: int, last_delta: int, bas
     headers: list[Headers] | None = None
     if flags & FLAG_HEADERS:
         blocks, pos = _decode_column(payload, pos, count, "header")
-        headers = [_decode_header_block(b) if b else () for b in blocks]  # type: ignore[arg-type]
+        headers = [_decode_header_block(b) if b else () for b in blocks]
     if pos != len(payload):
         raise CorruptLogError("record batch payload has trailing or missing bytes")
     last_offset = base_offset + last_delta

@@ -36,6 +36,7 @@ from ._errors import (
 )
 from ._partitioner import StickyPartitioner, default_partition
 from ._records import (
+    BatchMetadata,
     Headers,
     HeadersInput,
     NewRecord,
@@ -48,7 +49,6 @@ from ._records import (
 from ._topics import TopicConfig, parse_config, validate_topic_name
 
 _new_record = partial(tuple.__new__, Record)
-_new_meta = partial(tuple.__new__, RecordMetadata)
 _NoneType: Final = type(None)
 _BYTES_OR_NONE: Final = frozenset((bytes, _NoneType))
 _EMPTY: Headers = ()
@@ -423,7 +423,7 @@ class Log:
         return self.append_batch(topic, [NewRecord(value, key, partition, timestamp,
                                                    headers)])[0]
 
-    def append_batch(self, topic: str, records: Iterable[NewRecord]) -> list[RecordMetadata]:
+    def append_batch(self, topic: str, records: Iterable[NewRecord]) -> BatchMetadata:
         """Append many records atomically: all are written, or none.
 
         One LMDB entry (a record batch) is written per partition touched, in one
@@ -434,7 +434,8 @@ class Log:
             records: :class:`NewRecord` instances.
 
         Returns:
-            One RecordMetadata per record, in input order.
+            A sequence with one RecordMetadata per record, in input order (built lazily,
+            on first access; ``.partitions`` gives ``{partition: range of offsets}``).
 
         Raises:
             TopicNotFoundError, PartitionNotFoundError, InvalidRecordError,
@@ -444,7 +445,7 @@ class Log:
         if not isinstance(records, list | tuple):
             records = list(records)
         if not records:
-            return []
+            return BatchMetadata(topic, 0, [])
         if set(map(type, records)) != {NewRecord}:
             for i, r in enumerate(records):
                 if type(r) is not NewRecord:
@@ -452,7 +453,7 @@ class Log:
                         f"record {i}: expected eventlog.NewRecord; got {type(r).__name__}",
                         topic=topic if isinstance(topic, str) else None)
         values, keys, partitions, timestamps, headers = zip(*records, strict=False)
-        return self._append(topic, values, keys, partitions, timestamps, headers, True)
+        return self._append(topic, values, keys, partitions, timestamps, headers)
 
     def append_columns(self, topic: str, values: Sequence[bytes | None], *,
                        keys: Sequence[bytes | None] | None = None,
@@ -492,13 +493,12 @@ class Log:
                 raise InvalidRecordError(f"keys has {len(keys)} items for {n} values")
         if n == 0:
             return {}
-        groups = self._append(topic, values, keys if keys is not None else repeat(None, n),
-                              repeat(partition, n), repeat(timestamp, n), None, False)
-        return groups
+        return self._append(topic, values, keys if keys is not None else repeat(None, n),
+                            repeat(partition, n), repeat(timestamp, n), None).partitions
 
     def _append(self, topic: str, values: Sequence[Any], keys: Iterable[Any],
                 partitions: Iterable[Any], timestamps: Iterable[Any],
-                headers: Sequence[Any] | None, want_meta: bool) -> Any:
+                headers: Sequence[Any] | None) -> BatchMetadata:
         storage = self._storage
         if type(topic) is not str:
             validate_topic_name(topic)
@@ -524,25 +524,8 @@ class Log:
             return self._write_groups(txn, info, groups)
 
         bases = storage.write(write, f"appending to topic {topic!r}")
-        if not want_meta:
-            return {g.partition: range(base, base + len(g.values))
-                    for g, (_p, base) in zip(groups, bases, strict=True)}
-        if len(groups) == 1 and groups[0].indexes is None:
-            g = groups[0]
-            base = bases[0][1]
-            ts = g.timestamps
-            return list(map(_new_meta, zip(repeat(topic, n), repeat(g.partition, n),
-                                           range(base, base + n),
-                                           repeat(ts, n) if isinstance(ts, int) else ts,
-                                           strict=False)))
-        out: list[Any] = [None] * n
-        for g, (_p, base) in zip(groups, bases, strict=True):
-            ts_col = g.timestamps
-            idx = g.indexes if g.indexes is not None else range(n)
-            for j, i in enumerate(idx):
-                ts = ts_col if isinstance(ts_col, int) else ts_col[j]
-                out[i] = RecordMetadata(topic, g.partition, base + j, ts)
-        return out
+        return BatchMetadata(topic, n, [(g.partition, base, g.indexes, g.timestamps)
+                                        for g, (_p, base) in zip(groups, bases)])
 
     def _validate(self, info: TopicInfo, n: int, values: Sequence[Any], keys: Iterable[Any],
                   partitions: Iterable[Any], timestamps: Iterable[Any],

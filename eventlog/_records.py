@@ -8,7 +8,10 @@ like tuples and compare by value.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterator, Sequence
+from functools import partial
+from itertools import repeat
+from typing import Any, NamedTuple, overload
 
 import attrs
 
@@ -141,3 +144,84 @@ class TopicDescription:
     def partition_count(self) -> int:
         """The number of partitions."""
         return len(self.partitions)
+
+
+class BatchMetadata(Sequence[RecordMetadata]):
+    """Where the records of one :meth:`~eventlog.Log.append_batch` call were stored.
+
+    A read-only sequence with one :class:`RecordMetadata` per record, in input order. The
+    entries are built on first access, so a high-throughput writer that does not look at
+    them does not pay for a Python object per record. ``partitions`` gives the offset range
+    written to each partition without building any entry.
+    """
+
+    __slots__ = ("_groups", "_items", "_n", "_topic")
+
+    def __init__(self, topic: str, n: int,
+                 groups: list[tuple[int, int, Sequence[int] | None, Sequence[int] | int]]) -> None:
+        # groups: (partition, base offset, record indexes or None for "all, in order",
+        #          timestamps column or one shared timestamp)
+        self._topic = topic
+        self._n = n
+        self._groups = groups
+        self._items: list[RecordMetadata] | None = None
+
+    @property
+    def partitions(self) -> dict[int, range]:
+        """``{partition: range of offsets}`` written by the call."""
+        out = {}
+        for partition, base, indexes, _ts in self._groups:
+            count = self._n if indexes is None else len(indexes)
+            out[partition] = range(base, base + count)
+        return out
+
+    def _materialize(self) -> list[RecordMetadata]:
+        items = self._items
+        if items is None:
+            n = self._n
+            topic = self._topic
+            if len(self._groups) == 1 and self._groups[0][2] is None:
+                partition, base, _idx, ts = self._groups[0]
+                items = list(map(_new_metadata, zip(
+                    repeat(topic, n), repeat(partition, n), range(base, base + n),
+                    repeat(ts, n) if isinstance(ts, int) else ts)))
+            else:
+                slots: list[Any] = [None] * n
+                for partition, base, indexes, ts in self._groups:
+                    idx = range(n) if indexes is None else indexes
+                    for rank, i in enumerate(idx):
+                        stamp = ts if isinstance(ts, int) else ts[rank]
+                        slots[i] = RecordMetadata(topic, partition, base + rank, stamp)
+                items = slots
+            self._items = items
+        return items
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, index: int) -> RecordMetadata: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RecordMetadata]: ...
+
+    def __getitem__(self, index: int | slice) -> RecordMetadata | list[RecordMetadata]:
+        return self._materialize()[index]
+
+    def __iter__(self) -> Iterator[RecordMetadata]:
+        return iter(self._materialize())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, BatchMetadata):
+            return self._materialize() == other._materialize()
+        if isinstance(other, list | tuple):
+            return self._materialize() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"BatchMetadata({self._materialize()!r})"
+
+
+_new_metadata = partial(tuple.__new__, RecordMetadata)
