@@ -15,7 +15,7 @@ from typing import Any, Final
 import attrs
 
 from ._errors import CorruptLogError, EventLogError, TopicNotFoundError
-from ._topics import TopicConfig
+from ._topics import TopicConfig, validate_topic_name
 
 BATCH_KEY: Final = struct.Struct(">IIQ")  # topic id, partition, base offset
 PARTITION_KEY: Final = struct.Struct(">II")  # topic id, partition
@@ -39,8 +39,14 @@ class PartitionState:
     cleaner_offset: int = 0
 
     def pack(self) -> bytes:
-        return PARTITION_STATE.pack(self.log_start, self.next_offset, self.size_bytes,
-                                    self.batches, self.max_timestamp, self.cleaner_offset)
+        return PARTITION_STATE.pack(
+            self.log_start,
+            self.next_offset,
+            self.size_bytes,
+            self.batches,
+            self.max_timestamp,
+            self.cleaner_offset,
+        )
 
     @classmethod
     def unpack(cls, data: bytes | memoryview) -> PartitionState:
@@ -60,25 +66,33 @@ class TopicInfo:
     created_ms: int
 
     def pack(self) -> bytes:
-        return json.dumps({
-            "id": self.topic_id,
-            "partitions": self.partitions,
-            "config": self.config.to_dict(),
-            "created_ms": self.created_ms,
-        }, sort_keys=True).encode()
+        return json.dumps(
+            {
+                "id": self.topic_id,
+                "partitions": self.partitions,
+                "config": self.config.to_dict(),
+                "created_ms": self.created_ms,
+            },
+            sort_keys=True,
+        ).encode()
 
     @classmethod
     def unpack(cls, name: str, data: bytes | memoryview) -> TopicInfo:
         try:
             raw = json.loads(bytes(data))
-            return cls(name=name, topic_id=int(raw["id"]), partitions=int(raw["partitions"]),
-                       config=TopicConfig.from_dict(raw["config"]),
-                       created_ms=int(raw["created_ms"]))
+            return cls(
+                name=name,
+                topic_id=int(raw["id"]),
+                partitions=int(raw["partitions"]),
+                config=TopicConfig.from_dict(raw["config"]),
+                created_ms=int(raw["created_ms"]),
+            )
         except EventLogError:
             raise
         except (ValueError, KeyError, TypeError) as exc:
-            raise CorruptLogError(f"the stored definition of topic {name!r} is unreadable "
-                                  f"({exc})", topic=name) from None
+            raise CorruptLogError(
+                f"the stored definition of topic {name!r} is unreadable ({exc})", topic=name
+            ) from None
 
 
 class Catalog:
@@ -107,11 +121,12 @@ class Catalog:
                     self._schema = schema
         info = topics.get(name)
         if info is None:
+            validate_topic_name(name)
             raw = txn.get(name.encode(), db=self._topics_db)
             if raw is None:
                 raise TopicNotFoundError(
-                    f"topic {name!r} does not exist; create it with create_topic()",
-                    topic=name)
+                    f"topic {name!r} does not exist; create it with create_topic()", topic=name
+                )
             info = TopicInfo.unpack(name, raw)
             topics[name] = info
         return info

@@ -124,8 +124,9 @@ class EncodedBatch:
 
     __slots__ = ("count", "max_timestamp", "nbytes", "partial_crc", "payload", "prefix")
 
-    def __init__(self, prefix: bytes, payload: bytes, count: int, max_timestamp: int,
-                 nbytes: int) -> None:
+    def __init__(
+        self, prefix: bytes, payload: bytes, count: int, max_timestamp: int, nbytes: int
+    ) -> None:
         self.prefix = prefix
         self.payload = payload
         self.partial_crc = zlib.crc32(payload, zlib.crc32(prefix))
@@ -238,12 +239,29 @@ def encode_batch(
 class DecodedBatch:
     """The columns of one decoded batch (offsets absolute)."""
 
-    __slots__ = ("base_offset", "count", "headers", "keys", "last_offset", "max_timestamp",
-                 "offsets", "timestamps", "values")
+    __slots__ = (
+        "base_offset",
+        "count",
+        "headers",
+        "keys",
+        "last_offset",
+        "max_timestamp",
+        "offsets",
+        "timestamps",
+        "values",
+    )
 
-    def __init__(self, base_offset: int, offsets: Sequence[int], timestamps: list[int],
-                 keys: list[bytes | None], values: list[bytes | None],
-                 headers: list[Headers] | None, max_timestamp: int, last_offset: int) -> None:
+    def __init__(
+        self,
+        base_offset: int,
+        offsets: Sequence[int],
+        timestamps: list[int],
+        keys: list[bytes | None],
+        values: list[bytes | None],
+        headers: list[Headers] | None,
+        max_timestamp: int,
+        last_offset: int,
+    ) -> None:
         self.base_offset = base_offset
         self.offsets = offsets
         self.timestamps = timestamps
@@ -285,19 +303,20 @@ def _layout(text: bytes) -> struct.Struct:
     layout = _layouts.get(text)
     if layout is None:
         layout = struct.Struct(text)
-        if text.count(text[:text.index(b"s") + 1]) * (text.index(b"s") + 1) == len(text):
+        if text.count(text[: text.index(b"s") + 1]) * (text.index(b"s") + 1) == len(text):
             if len(_layouts) >= 64:
                 _layouts.clear()
             _layouts[text] = layout
     return layout
 
 
-def _decode_column(payload: bytes, pos: int, count: int,
-                   what: str) -> tuple[list[bytes | None], int]:
+def _decode_column(
+    payload: bytes, pos: int, count: int, what: str
+) -> tuple[list[bytes | None], int]:
     """Decode the bytes column starting at ``pos``; return (items, position after it)."""
     (text_len,) = _U32.unpack_from(payload, pos)
     pos += 4
-    text = payload[pos:pos + text_len]
+    text = payload[pos : pos + text_len]
     pos += text_len
     # The sizes text is compiled as a struct format: allow nothing but sizes.
     if len(text) != text_len or text.translate(None, _SIZES_TEXT_CHARS):
@@ -307,7 +326,7 @@ def _decode_column(payload: bytes, pos: int, count: int,
     pos += 4
     if null_count > count:
         raise CorruptLogError(f"record batch has more null {what}s than records")
-    null_idx = _from_le("I", payload[pos:pos + 4 * null_count])
+    null_idx = _from_le("I", payload[pos : pos + 4 * null_count])
     pos += 4 * null_count
     if pos + layout.size > len(payload):
         raise CorruptLogError(f"record batch {what}s overrun the payload")
@@ -326,7 +345,7 @@ def _decode_header_block(block: bytes) -> Headers:
     while pos < end:
         (nlen,) = _U16.unpack_from(block, pos)
         pos += 2
-        name = block[pos:pos + nlen].decode("utf-8")
+        name = block[pos : pos + nlen].decode("utf-8")
         pos += nlen
         (vlen,) = _I32.unpack_from(block, pos)
         pos += 4
@@ -335,7 +354,7 @@ def _decode_header_block(block: bytes) -> Headers:
         else:
             if pos + vlen > end:
                 raise CorruptLogError("record batch header value overruns its block")
-            items.append((name, block[pos:pos + vlen]))
+            items.append((name, block[pos : pos + vlen]))
             pos += vlen
     if pos != end:
         raise CorruptLogError("record batch header block is malformed")
@@ -362,7 +381,8 @@ def decode_batch(key: bytes, value: bytes | memoryview, base_offset: int) -> Dec
     actual = zlib.crc32(key, zlib.crc32(payload_view, zlib.crc32(mv[:_PREFIX_SIZE])))
     if actual != crc:
         raise CorruptLogError(
-            f"record batch checksum mismatch (stored {crc:#010x}, computed {actual:#010x})")
+            f"record batch checksum mismatch (stored {crc:#010x}, computed {actual:#010x})"
+        )
     codec = flags & _CODEC_MASK
     try:
         if codec == CODEC_ZSTD:
@@ -383,18 +403,25 @@ def decode_batch(key: bytes, value: bytes | memoryview, base_offset: int) -> Dec
         raise CorruptLogError(f"record batch is malformed: {exc}") from None
 
 
-def _decode_payload(payload: bytes, flags: int, count: int, last_delta: int, base_ts: int,
-                    max_ts: int, base_offset: int) -> DecodedBatch:
+def _decode_payload(
+    payload: bytes,
+    flags: int,
+    count: int,
+    last_delta: int,
+    base_ts: int,
+    max_ts: int,
+    base_offset: int,
+) -> DecodedBatch:
     pos = 0
     offsets: Sequence[int]
     if flags & FLAG_SPARSE_OFFSETS:
-        deltas = _from_le("I", payload[pos:pos + 4 * count])
+        deltas = _from_le("I", payload[pos : pos + 4 * count])
         pos += 4 * count
         offsets = [base_offset + d for d in deltas]
     else:
         offsets = range(base_offset, base_offset + count)
     if flags & FLAG_VARIED_TIMESTAMPS:
-        ts_deltas = _from_le("q", payload[pos:pos + 8 * count])
+        ts_deltas = _from_le("q", payload[pos : pos + 8 * count])
         pos += 8 * count
         timestamps = [base_ts + d for d in ts_deltas]
     else:
@@ -416,5 +443,6 @@ def _decode_payload(payload: bytes, flags: int, count: int, last_delta: int, bas
     last_offset = base_offset + last_delta
     if count and offsets[-1] > last_offset:
         raise CorruptLogError("record batch offsets exceed its last offset")
-    return DecodedBatch(base_offset, offsets, timestamps, keys, values, headers, max_ts,
-                        last_offset)
+    return DecodedBatch(
+        base_offset, offsets, timestamps, keys, values, headers, max_ts, last_offset
+    )

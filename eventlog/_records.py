@@ -157,8 +157,12 @@ class BatchMetadata(Sequence[RecordMetadata]):
 
     __slots__ = ("_groups", "_items", "_n", "_topic")
 
-    def __init__(self, topic: str, n: int,
-                 groups: list[tuple[int, int, Sequence[int] | None, Sequence[int] | int]]) -> None:
+    def __init__(
+        self,
+        topic: str,
+        n: int,
+        groups: list[tuple[int, int, Sequence[int] | None, Sequence[int] | int]],
+    ) -> None:
         # groups: (partition, base offset, record indexes or None for "all, in order",
         #          timestamps column or one shared timestamp)
         self._topic = topic
@@ -182,9 +186,17 @@ class BatchMetadata(Sequence[RecordMetadata]):
             topic = self._topic
             if len(self._groups) == 1 and self._groups[0][2] is None:
                 partition, base, _idx, ts = self._groups[0]
-                items = list(map(_new_metadata, zip(
-                    repeat(topic, n), repeat(partition, n), range(base, base + n),
-                    repeat(ts, n) if isinstance(ts, int) else ts)))
+                items = list(
+                    map(
+                        _new_metadata,
+                        zip(
+                            repeat(topic, n),
+                            repeat(partition, n),
+                            range(base, base + n),
+                            repeat(ts, n) if isinstance(ts, int) else ts,
+                        ),
+                    )
+                )
             else:
                 slots: list[Any] = [None] * n
                 for partition, base, indexes, ts in self._groups:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import shutil
 import struct
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -63,19 +65,26 @@ def translate(exc: lmdb.Error, what: str) -> EventLogError:
     """Turn an LMDB exception into the eventlog error a user should see."""
     if isinstance(exc, lmdb.ReadonlyError):
         return ReadOnlyLogError(f"{what}: the log is open read-only")
-    if isinstance(exc, lmdb.CorruptedError | lmdb.PageNotFoundError | lmdb.InvalidError
-                  | lmdb.VersionMismatchError | lmdb.BadRslotError | lmdb.PageFullError):
+    if isinstance(
+        exc,
+        lmdb.CorruptedError
+        | lmdb.PageNotFoundError
+        | lmdb.InvalidError
+        | lmdb.VersionMismatchError
+        | lmdb.BadRslotError
+        | lmdb.PageFullError,
+    ):
         return CorruptLogError(f"{what}: the data file is damaged ({exc})")
     if isinstance(exc, lmdb.PanicError):
-        return StorageError(f"{what}: LMDB hit a fatal error and the log must be reopened "
-                            f"({exc})")
-    if isinstance(exc, lmdb.DiskError) or _errno_of(exc) in (errno.ENOSPC, errno.EDQUOT,
-                                                              errno.EIO):
-        return DiskFullError(f"{what}: the disk is full or failing; nothing of this write "
-                             f"was stored ({exc})")
+        return StorageError(f"{what}: LMDB hit a fatal error and the log must be reopened ({exc})")
+    if isinstance(exc, lmdb.DiskError) or _errno_of(exc) in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+        return DiskFullError(
+            f"{what}: the disk is full or failing; nothing of this write was stored ({exc})"
+        )
     if isinstance(exc, lmdb.ReadersFullError):
-        return StorageError(f"{what}: too many concurrent readers ({exc}); close unused "
-                            f"logs or iterators")
+        return StorageError(
+            f"{what}: too many concurrent readers ({exc}); close unused logs or iterators"
+        )
     return StorageError(f"{what}: storage error ({type(exc).__name__}: {exc})")
 
 
@@ -142,12 +151,13 @@ def check_directory(path: str, *, create: bool, readonly: bool) -> bool:
         raise NotALogError(f"{path!r} is a file, not a log directory") from None
     data_path = os.path.join(path, DATA_FILE)
     if DATA_FILE not in entries:
-        others = sorted(e for e in entries if e != LOCK_FILE)
+        others = sorted(e for e in entries if e != LOCK_FILE and not e.startswith(_INIT_PREFIX))
         if others:
             shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
             raise NotALogError(
                 f"{path!r} is not an eventlog log: it holds other files ({shown}) and no "
-                f"{DATA_FILE}; choose an empty or new directory")
+                f"{DATA_FILE}; choose an empty or new directory"
+            )
         if readonly or not create:
             raise LogNotFoundError(f"no log at {path!r} (the directory holds no {DATA_FILE})")
         return False
@@ -155,13 +165,86 @@ def check_directory(path: str, *, create: bool, readonly: bool) -> bool:
     if size == 0:
         raise CorruptLogError(
             f"{data_path} is empty where a log existed; restore it from a backup (or delete "
-            f"the directory to start a new, empty log)")
+            f"the directory to start a new, empty log)"
+        )
     _psize, required = _read_meta_pages(data_path, size)
     if size < required:
         raise CorruptLogError(
             f"{data_path} is truncated: {size} bytes where the log needs {required}; "
-            f"restore it from a backup")
+            f"restore it from a backup"
+        )
     return True
+
+
+# --- creating a log atomically ------------------------------------------------------
+
+_INIT_PREFIX: Final = ".eventlog-init-"
+
+
+def _create_log(path: str) -> None:
+    """Create a new, empty log in directory ``path`` so that a crash at any moment leaves
+    either no log (and nothing to refuse) or a complete one.
+
+    The data file is built and synced in a private sub-directory, then linked into place;
+    ``os.link`` fails if another process created the log first, and then we use theirs.
+    Because a data file only ever appears whole, an empty or short ``data.mdb`` found later
+    is damage, never an interrupted creation.
+    """
+    os.makedirs(path, exist_ok=True)
+    _remove_stale_init_dirs(path)
+    tmp = tempfile.mkdtemp(prefix=f"{_INIT_PREFIX}{os.getpid()}-", dir=path)
+    try:
+        env = lmdb.open(
+            tmp,
+            subdir=True,
+            max_dbs=MAX_DBS,
+            map_size=1 << 20,
+            sync=True,
+            metasync=True,
+            writemap=False,
+        )
+        try:
+            with env.begin(write=True) as txn:
+                dbs = {name: env.open_db(name, txn=txn, create=True) for name in DB_NAMES}
+                meta = dbs[b"meta"]
+                txn.put(b"format", str(FORMAT_VERSION).encode(), db=meta)
+                txn.put(b"created_ms", str(int(time.time() * 1000)).encode(), db=meta)
+                txn.put(b"next_topic_id", b"1", db=meta)
+                txn.put(b"schema", b"0", db=meta)
+            env.sync(True)
+        finally:
+            env.close()
+        # FileExistsError: another process created the log first; use theirs.
+        with suppress(FileExistsError):
+            os.link(os.path.join(tmp, DATA_FILE), os.path.join(path, DATA_FILE))
+        _fsync_dir(path)
+    except lmdb.Error as exc:
+        raise translate(exc, f"creating a log in {path!r}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_stale_init_dirs(path: str) -> None:
+    """Remove creation directories left by processes that died while creating the log."""
+    for entry in os.listdir(path):
+        if not entry.startswith(_INIT_PREFIX):
+            continue
+        pid_text = entry[len(_INIT_PREFIX) :].split("-", 1)[0]
+        try:
+            os.kill(int(pid_text), 0)
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(os.path.join(path, entry), ignore_errors=True)
+        except PermissionError:
+            pass  # alive, owned by someone else
+
+
+def _fsync_dir(path: str) -> None:
+    with suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 # --- coordination of in-process users of one environment --------------------------
@@ -226,8 +309,15 @@ class _Op:
 class Storage:
     """One LMDB environment, shared by every Log of this process that opened the same path."""
 
-    def __init__(self, path: str, ident: tuple[int, int], *, readonly: bool,
-                 durability: Durability, map_size: int, existed: bool) -> None:
+    def __init__(
+        self,
+        path: str,
+        ident: tuple[int, int],
+        *,
+        readonly: bool,
+        durability: Durability,
+        map_size: int,
+    ) -> None:
         self.path = path
         self.ident = ident
         self.readonly = readonly
@@ -251,7 +341,7 @@ class Storage:
                 path,
                 subdir=True,
                 readonly=readonly,
-                create=not existed and not readonly,
+                create=False,  # _create_log made the data file
                 map_size=map_size,
                 max_dbs=MAX_DBS,
                 max_readers=MAX_READERS,
@@ -266,55 +356,51 @@ class Storage:
         try:
             # Reader slots left by processes that died without closing.
             self.env.reader_check()
-            self.dbs = self._open_dbs(existed)
+            self.dbs = self._open_dbs()
         except BaseException:
             self.env.close()
             raise
 
     # -- setup --
 
-    def _open_dbs(self, existed: bool) -> dict[bytes, Any]:
+    def _open_dbs(self) -> dict[bytes, Any]:
         dbs: dict[bytes, Any] = {}
-        if existed:
-            try:
-                with self.env.begin() as txn:
-                    meta = self.env.open_db(b"meta", txn=txn, create=False)
-                    fmt = txn.get(b"format", db=meta)
-            except lmdb.NotFoundError:
-                raise NotALogError(f"{self.path!r} holds an LMDB database but not an eventlog "
-                                   f"log") from None
-            except lmdb.Error as exc:
-                raise translate(exc, f"opening {self.path!r}") from None
-            if fmt is None:
-                raise NotALogError(f"{self.path!r} holds an LMDB database but not an eventlog "
-                                   f"log (no format marker)")
-            try:
-                version = int(fmt)
-            except ValueError:
-                raise CorruptLogError(f"{self.path!r}: unreadable format marker {fmt!r}") from None
-            if version > FORMAT_VERSION:
-                raise UnsupportedFormatError(
-                    f"{self.path!r} was written in on-disk format {version}; this version of "
-                    f"eventlog reads formats up to {FORMAT_VERSION}: upgrade eventlog")
-        if self.readonly:
+        try:
+            # No explicit transaction: py-lmdb keeps a handle opened inside a caller's
+            # read transaction private to it, unusable afterwards.
+            meta = self.env.open_db(b"meta", create=False)
             with self.env.begin() as txn:
-                for name in DB_NAMES:
-                    try:
-                        dbs[name] = self.env.open_db(name, txn=txn, create=False)
-                    except lmdb.NotFoundError:
-                        dbs[name] = None
+                fmt = txn.get(b"format", db=meta)
+        except (lmdb.NotFoundError, lmdb.IncompatibleError):
+            raise NotALogError(
+                f"{self.path!r} holds an LMDB database but not an eventlog log"
+            ) from None
+        except lmdb.Error as exc:
+            raise translate(exc, f"opening {self.path!r}") from None
+        if fmt is None:
+            raise NotALogError(
+                f"{self.path!r} holds an LMDB database but not an eventlog log (no format marker)"
+            )
+        try:
+            version = int(fmt)
+        except ValueError:
+            raise CorruptLogError(f"{self.path!r}: unreadable format marker {fmt!r}") from None
+        if version > FORMAT_VERSION:
+            raise UnsupportedFormatError(
+                f"{self.path!r} was written in on-disk format {version}; this version of "
+                f"eventlog reads formats up to {FORMAT_VERSION}: upgrade eventlog"
+            )
+        if self.readonly:
+            for name in DB_NAMES:
+                try:
+                    dbs[name] = self.env.open_db(name, create=False)
+                except lmdb.NotFoundError:
+                    dbs[name] = None
             return dbs
         with self.env.begin(write=True) as txn:
+            # Sub-databases added by newer minor versions are created on first open.
             for name in DB_NAMES:
                 dbs[name] = self.env.open_db(name, txn=txn, create=True)
-            if not existed:
-                meta = dbs[b"meta"]
-                txn.put(b"format", str(FORMAT_VERSION).encode(), db=meta)
-                txn.put(b"created_ms", str(int(time.time() * 1000)).encode(), db=meta)
-                txn.put(b"next_topic_id", b"1", db=meta)
-                txn.put(b"schema", b"0", db=meta)
-        if not existed:
-            self.env.sync(True)
         return dbs
 
     # -- state checks --
@@ -323,7 +409,8 @@ class Storage:
         if self.forked:
             raise ForkedProcessError(
                 f"this log ({self.path!r}) was opened in process {self.pid} before a fork; "
-                f"call eventlog.open() again in the child process")
+                f"call eventlog.open() again in the child process"
+            )
         if self.closed:
             raise LogClosedError(f"the log {self.path!r} is closed")
 
@@ -374,8 +461,9 @@ class Storage:
         if self._writer_thread == threading.get_ident():
             # LMDB allows one write transaction per thread: a write from inside a write
             # (a callback) would deadlock, so refuse it clearly.
-            raise InvalidArgumentError(f"{what}: a log write was started from inside another "
-                                       f"write on the same thread")
+            raise InvalidArgumentError(
+                f"{what}: a log write was started from inside another write on the same thread"
+            )
         op = _Op(fn)
         with self._pending_lock:
             self._pending.append(op)
@@ -517,21 +605,24 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def acquire(path: str, *, readonly: bool, durability: Durability, map_size: int | None,
-            create: bool) -> Storage:
+def acquire(
+    path: str, *, readonly: bool, durability: Durability, map_size: int | None, create: bool
+) -> Storage:
     """Return the shared Storage for ``path``, opening it if this process has not yet."""
     if durability not in DURABILITY_MODES:
         raise InvalidArgumentError(
             f"durability must be one of {', '.join(map(repr, DURABILITY_MODES))}; "
-            f"got {durability!r}")
-    if map_size is not None and (not isinstance(map_size, int) or isinstance(map_size, bool)
-                                 or map_size < 1 << 16):
+            f"got {durability!r}"
+        )
+    if map_size is not None and (
+        not isinstance(map_size, int) or isinstance(map_size, bool) or map_size < 1 << 16
+    ):
         raise InvalidArgumentError(f"map_size must be an integer >= 65536 bytes; got {map_size!r}")
     path = os.path.abspath(os.fspath(path))
     with _registry_lock:
         existed = check_directory(path, create=create, readonly=readonly)
         if not existed:
-            os.makedirs(path, exist_ok=True)
+            _create_log(path)
         st = os.stat(path)
         ident = (st.st_dev, st.st_ino)
         storage = _registry.get(ident)
@@ -539,14 +630,21 @@ def acquire(path: str, *, readonly: bool, durability: Durability, map_size: int 
             if storage.readonly and not readonly:
                 raise InvalidArgumentError(
                     f"{path!r} is already open read-only in this process; close it before "
-                    f"opening it for writing")
+                    f"opening it for writing"
+                )
             if storage.durability != durability and not readonly:
                 raise InvalidArgumentError(
                     f"{path!r} is already open in this process with durability "
-                    f"{storage.durability!r}; one process uses one durability per log")
+                    f"{storage.durability!r}; one process uses one durability per log"
+                )
         else:
-            storage = Storage(path, ident, readonly=readonly, durability=durability,
-                              map_size=map_size or DEFAULT_MAP_SIZE, existed=existed)
+            storage = Storage(
+                path,
+                ident,
+                readonly=readonly,
+                durability=durability,
+                map_size=map_size or DEFAULT_MAP_SIZE,
+            )
             _registry[ident] = storage
         storage.refcount += 1
         return storage

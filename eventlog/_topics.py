@@ -458,7 +458,7 @@ def _unknown_key_error(key: str, *, stored: bool) -> InvalidConfigError:
             f"written by a newer version of eventlog (this version knows: {known})",
             key=key,
         )
-    if key in _KAFKA_ONLY_KEYS:
+    if key in _KAFKA_ONLY_KEYS or key.replace("_", ".") in _KAFKA_ONLY_KEYS:
         return InvalidConfigError(
             f"{key} is a Kafka topic config that eventlog does not support (it has no "
             f"segments, replicas or flush settings); supported keys: {known}",

@@ -1,0 +1,346 @@
+"""The write path: validating records, choosing partitions, encoding and storing batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+from ._catalog import BATCH_KEY, MAX_TIMESTAMP, PARTITION_KEY, TIME_KEY, PartitionState, TopicInfo
+from ._codec import EncodedBatch, encode_batch
+from ._errors import (
+    CorruptLogError,
+    InvalidArgumentError,
+    InvalidRecordError,
+    PartitionNotFoundError,
+    RecordTooLargeError,
+)
+from ._partitioner import StickyPartitioner, default_partition
+from ._records import Headers
+
+_NoneType: Final = type(None)
+_BYTES_OR_NONE: Final = frozenset((bytes, _NoneType))
+_EMPTY: Headers = ()
+_MAX_HEADER_NAME: Final = 0xFFFF
+
+
+def _bad_item(items: Sequence[object], what: str, topic: str) -> InvalidRecordError:
+    for i, item in enumerate(items):
+        if item is not None and type(item) is not bytes:
+            hint = (
+                " (encode str with .encode(), or use a producer with a serializer)"
+                if isinstance(item, str)
+                else ""
+            )
+            return InvalidRecordError(
+                f"record {i}: {what} must be bytes or None; got {type(item).__name__}{hint}",
+                topic=topic,
+            )
+    return InvalidRecordError(f"{what} must be bytes or None", topic=topic)
+
+
+def _normalize_headers(headers: object, index: int, topic: str) -> Headers:
+    if headers is None:
+        return _EMPTY
+    if not isinstance(headers, list | tuple):
+        raise InvalidRecordError(
+            f"record {index}: headers must be a list of (str, bytes) pairs; "
+            f"got {type(headers).__name__}",
+            topic=topic,
+        )
+    out = []
+    for pair in headers:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise InvalidRecordError(
+                f"record {index}: each header must be a (name, value) pair; got {pair!r}",
+                topic=topic,
+            )
+        name, value = pair
+        if type(name) is not str:
+            raise InvalidRecordError(
+                f"record {index}: header names must be str; got {type(name).__name__}", topic=topic
+            )
+        if len(name.encode("utf-8", "surrogatepass")) > _MAX_HEADER_NAME:
+            raise InvalidRecordError(
+                f"record {index}: header name longer than 65535 bytes", topic=topic
+            )
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRecordError(
+                f"record {index}: header name {name!r} is not valid Unicode text", topic=topic
+            ) from None
+        if value is not None and type(value) is not bytes:
+            raise InvalidRecordError(
+                f"record {index}: header {name!r} value must be bytes or None; "
+                f"got {type(value).__name__}",
+                topic=topic,
+            )
+        out.append((name, value))
+    return tuple(out)
+
+
+def _headers_size(headers: Headers) -> int:
+    return sum(len(n) + (len(v) if v is not None else 0) for n, v in headers)
+
+
+class _Group:
+    """The records of one append call that go to one partition."""
+
+    __slots__ = ("encoded", "headers", "indexes", "keys", "partition", "timestamps", "values")
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+        self.indexes: list[int] | None = None  # None: all records of the call, in order
+        self.values: Sequence[bytes | None] = ()
+        self.keys: Sequence[bytes | None] | None = None
+        self.timestamps: Sequence[int] | int = 0
+        self.headers: Sequence[Headers] | None = None
+        self.encoded: EncodedBatch | None = None
+
+
+class Appender:
+    """Turns the records of one append call into per-partition batches and stores them.
+
+    ``validate``, ``partition`` and ``encode`` run before the write transaction (so that
+    compression overlaps other writers' commits); ``write_groups`` runs inside it.
+    """
+
+    def __init__(self, dbs: dict[bytes, Any]) -> None:
+        self._dbs = dbs
+        self._batches_db = dbs[b"batches"]
+        self._partitions_db = dbs[b"partitions"]
+        self._sticky: dict[str, StickyPartitioner] = {}
+
+    def validate(
+        self,
+        info: TopicInfo,
+        n: int,
+        values: Sequence[Any],
+        keys: Iterable[Any],
+        partitions: Iterable[Any],
+        timestamps: Iterable[Any],
+        headers: Sequence[Any] | None,
+        now: int,
+    ) -> dict[str, Any]:
+        """Check every field of every record; return normalised columns."""
+        topic = info.name
+        if not set(map(type, values)) <= _BYTES_OR_NONE:
+            raise _bad_item(values, "value", topic)
+        keys = keys if isinstance(keys, tuple | list) else list(keys)
+        key_types = set(map(type, keys))
+        if not key_types <= _BYTES_OR_NONE:
+            raise _bad_item(keys, "key", topic)
+        has_keys = bytes in key_types
+        if info.config.compacted and _NoneType in key_types:
+            i = keys.index(None)
+            raise InvalidRecordError(
+                f"record {i}: topic {topic!r} is compacted (cleanup.policy="
+                f"{info.config.cleanup_policy}) and every record needs a key",
+                topic=topic,
+            )
+        parts = partitions if isinstance(partitions, tuple | list) else list(partitions)
+        explicit = parts.count(None) != n
+        if explicit:
+            for i, p in enumerate(parts):
+                if p is None:
+                    continue
+                if type(p) is not int:
+                    raise InvalidArgumentError(
+                        f"record {i}: partition must be None or an int; got "
+                        f"{type(p).__name__} {p!r}",
+                        topic=topic,
+                    )
+                if p < 0:
+                    raise PartitionNotFoundError(
+                        f"record {i}: partition {p} does not exist; topic {topic!r} has "
+                        f"partitions 0..{info.partitions - 1}",
+                        topic=topic,
+                        partition=p,
+                    )
+        ts_list = timestamps if isinstance(timestamps, tuple | list) else list(timestamps)
+        log_append = info.config.message_timestamp_type == "LogAppendTime"
+        ts_col: Sequence[int] | int
+        if log_append or ts_list.count(None) == n:
+            ts_col = now
+        else:
+            checked = []
+            for i, ts in enumerate(ts_list):
+                if ts is None:
+                    ts = now
+                elif type(ts) is not int or not 0 <= ts <= MAX_TIMESTAMP:
+                    raise InvalidRecordError(
+                        f"record {i}: timestamp must be milliseconds since the epoch, an "
+                        f"integer between 0 and 2**63-1; got {ts!r}",
+                        topic=topic,
+                    )
+                checked.append(ts)
+            ts_col = checked
+        hdrs: list[Headers] | None = None
+        if headers is not None and headers.count(None) != n:
+            hdrs = [_normalize_headers(h, i, topic) for i, h in enumerate(headers)]
+        limit = info.config.max_message_bytes
+        max_value = max(map(len, filter(None, values)), default=0)
+        max_key = max(map(len, filter(None, keys)), default=0) if has_keys else 0
+        max_hdr = max(map(_headers_size, hdrs), default=0) if hdrs else 0
+        if max_value + max_key + max_hdr > limit:
+            for i in range(n):
+                size = (
+                    len(values[i] or b"")
+                    + len(keys[i] or b"")
+                    + (_headers_size(hdrs[i]) if hdrs else 0)
+                )
+                if size > limit:
+                    raise RecordTooLargeError(
+                        f"record {i} is {size} bytes (key + value + headers), more than "
+                        f"topic {topic!r} allows (max.message.bytes={limit}); raise the "
+                        f"limit with alter_topic() or split the record",
+                        topic=topic,
+                    )
+        return {
+            "values": values,
+            "keys": keys if has_keys else None,
+            "parts": parts,
+            "explicit": explicit,
+            "ts": ts_col,
+            "headers": hdrs,
+            "log_append": log_append,
+        }
+
+    def partition(self, info: TopicInfo, n: int, cols: dict[str, Any]) -> list[_Group]:
+        """Choose each record's partition and split the columns into per-partition groups."""
+        count = info.partitions
+        keys = cols["keys"]
+        parts = cols["parts"]
+        if cols["explicit"]:
+            chosen = list(parts)
+            for i, p in enumerate(chosen):
+                if p is None:
+                    chosen[i] = self._choose(
+                        info.name, keys[i] if keys else None, count, cols["values"][i]
+                    )
+                elif p >= count:
+                    raise PartitionNotFoundError(
+                        f"record {i}: partition {p} does not exist; topic {info.name!r} has "
+                        f"partitions 0..{count - 1}",
+                        topic=info.name,
+                        partition=p,
+                    )
+        elif count == 1:
+            chosen = None
+            single = 0
+        elif keys is None:
+            # No keys: the sticky partitioner keeps a batch together.
+            nbytes = sum(map(len, filter(None, cols["values"])))
+            single = self._sticky_for(info.name).partition(count, nbytes)
+            chosen = None
+        else:
+            chosen = [default_partition(k, count) if k is not None else None for k in keys]
+            if None in chosen:
+                for i, p in enumerate(chosen):
+                    if p is None:
+                        chosen[i] = self._sticky_for(info.name).partition(
+                            count, len(cols["values"][i] or b"")
+                        )
+        if chosen is not None:
+            first = chosen[0]
+            if chosen.count(first) == n:
+                chosen, single = None, first
+        if chosen is None:
+            g = _Group(single)
+            g.values, g.keys, g.timestamps, g.headers = (
+                cols["values"],
+                keys,
+                cols["ts"],
+                cols["headers"],
+            )
+            return [g]
+        by_part: dict[int, list[int]] = {}
+        for i, p in enumerate(chosen):
+            by_part.setdefault(p, []).append(i)
+        groups = []
+        values, ts, hdrs = cols["values"], cols["ts"], cols["headers"]
+        for p in sorted(by_part):
+            idx = by_part[p]
+            g = _Group(p)
+            g.indexes = idx
+            g.values = [values[i] for i in idx]
+            g.keys = [keys[i] for i in idx] if keys is not None else None
+            g.timestamps = ts if isinstance(ts, int) else [ts[i] for i in idx]
+            g.headers = [hdrs[i] for i in idx] if hdrs is not None else None
+            groups.append(g)
+        return groups
+
+    def _sticky_for(self, topic: str) -> StickyPartitioner:
+        # One sticky state per topic, as in Kafka's producer.
+        sticky = self._sticky.get(topic)
+        if sticky is None:
+            sticky = self._sticky.setdefault(topic, StickyPartitioner())
+        return sticky
+
+    def _choose(self, topic: str, key: bytes | None, count: int, value: bytes | None) -> int:
+        if key is not None:
+            return default_partition(key, count)
+        return self._sticky_for(topic).partition(count, len(value or b""))
+
+    def encode(self, info: TopicInfo, groups: list[_Group]) -> None:
+        config = info.config
+        compress = config.compression_type != "uncompressed"
+        log_append = config.message_timestamp_type == "LogAppendTime"
+        for g in groups:
+            keys = g.keys
+            if keys is not None and None not in keys:
+                pass
+            elif keys is not None and keys.count(None) == len(keys):
+                keys = None
+            g.encoded = encode_batch(
+                g.values,
+                keys,
+                g.timestamps,
+                g.headers,
+                log_append_time=log_append,
+                compress=compress,
+                level=config.compression_zstd_level,
+            )
+
+    def write_groups(
+        self, txn: Any, info: TopicInfo, groups: list[_Group]
+    ) -> list[tuple[int, int]]:
+        tid = info.topic_id
+        pdb = self._partitions_db
+        bdb = self._batches_db
+        out = []
+        for g in groups:
+            pkey = PARTITION_KEY.pack(tid, g.partition)
+            raw = txn.get(pkey, db=pdb)
+            if raw is None:
+                raise CorruptLogError(
+                    f"partition {g.partition} of topic {info.name!r} has no state record",
+                    topic=info.name,
+                    partition=g.partition,
+                )
+            state = PartitionState.unpack(raw)
+            enc = g.encoded
+            assert enc is not None
+            base = state.next_offset
+            bkey = BATCH_KEY.pack(tid, g.partition, base)
+            if not txn.put(bkey, enc.value(bkey), db=bdb, overwrite=False):
+                raise CorruptLogError(
+                    f"topic {info.name!r} partition {g.partition}: a batch already exists at "
+                    f"offset {base}, past the partition's recorded end",
+                    topic=info.name,
+                    partition=g.partition,
+                    offset=base,
+                )
+            state.next_offset = base + enc.count
+            state.size_bytes += enc.nbytes
+            state.batches += 1
+            if enc.max_timestamp > state.max_timestamp:
+                state.max_timestamp = enc.max_timestamp
+                txn.put(
+                    TIME_KEY.pack(tid, g.partition, enc.max_timestamp, base),
+                    b"",
+                    db=self._dbs[b"timeindex"],
+                )
+            txn.put(pkey, state.pack(), db=pdb)
+            out.append((g.partition, base))
+        return out
