@@ -154,13 +154,19 @@ def _encode_header_block(hdrs: Headers) -> bytes:
     return b"".join(parts)
 
 
-def _encode_column(items: Sequence[bytes | None], out: list[bytes]) -> int:
-    """Append a bytes column to ``out``; return the number of item bytes."""
+def _encode_column(
+    items: Sequence[bytes | None], out: list[bytes], sizes: tuple[int, ...] | None = None
+) -> int:
+    """Append a bytes column to ``out``; return the number of item bytes.
+
+    ``sizes``, when the caller already has them, are the items' lengths (no item is None).
+    """
     try:
         blob = b"".join(items)  # type: ignore[arg-type]
         nulls = b""
         null_count = 0
-        sizes = tuple(map(len, items))  # type: ignore[arg-type]
+        if sizes is None:
+            sizes = tuple(map(len, items))  # type: ignore[arg-type]
     except TypeError:
         # Some items are None (null keys, tombstones): store their indexes separately.
         null_idx = [i for i, item in enumerate(items) if item is None]
@@ -189,7 +195,9 @@ def encode_batch(
     *,
     log_append_time: bool = False,
     compress: bool = True,
-    level: int = 3,
+    level: int = 1,
+    value_sizes: tuple[int, ...] | None = None,
+    key_sizes: tuple[int, ...] | None = None,
 ) -> EncodedBatch:
     """Encode one batch of records for one partition, with dense offsets.
 
@@ -201,6 +209,8 @@ def encode_batch(
         log_append_time: record that the timestamps are LogAppendTime.
         compress: zstd-compress the payload when it is large enough to pay off.
         level: the zstd level.
+        value_sizes, key_sizes: the items' lengths when the caller has them already
+            (only for columns without None).
 
     The caller has validated types and sizes; this function only lays bytes out.
     """
@@ -218,8 +228,8 @@ def encode_batch(
     nbytes = 0
     if keys is not None:
         flags |= FLAG_KEYS
-        nbytes += _encode_column(keys, columns)
-    nbytes += _encode_column(values, columns)
+        nbytes += _encode_column(keys, columns, key_sizes)
+    nbytes += _encode_column(values, columns, value_sizes)
     if headers is not None:
         flags |= FLAG_HEADERS
         nbytes += _encode_column([_encode_header_block(h) for h in headers], columns)

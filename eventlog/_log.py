@@ -173,7 +173,7 @@ class Log:
         """Flush every committed write to disk now (useful with durability "normal"/"off")."""
         self._check()
         if not self.readonly:
-            self._storage.env.sync(True)
+            self._storage.sync()
 
     # ------------------------------------------------------------------ topics
 

@@ -17,12 +17,13 @@ _new_record = partial(tuple.__new__, Record)
 _EMPTY: Headers = ()
 
 # Decoded batches kept per environment, so that paging through a batch decodes it once.
-_CACHE_BYTES: Final = 32 << 20
+_CACHE_BYTES: Final = 8 << 20
 
 
 class BatchCache:
-    """A small LRU of decoded batches, keyed by (topic id, partition, base offset) and
-    validated by the stored CRC (a rewritten batch gets a new CRC)."""
+    """A small, bounded cache of decoded batches (oldest evicted first), keyed by (topic id,
+    partition, base offset) and validated by the stored CRC, so a batch rewritten in place
+    is never served stale. Paging through a batch in several reads decodes it once."""
 
     def __init__(self, max_bytes: int = _CACHE_BYTES) -> None:
         self._lock = threading.Lock()
@@ -39,9 +40,9 @@ class BatchCache:
         return entry[1]
 
     def put(self, key: tuple[int, int, int], crc: int, batch: DecodedBatch, size: int) -> None:
-        # Decoded size is roughly the stored size times the compression ratio; count the
-        # uncompressed payload as the cost.
-        cost = max(size, sum(map(len, filter(None, batch.values))))
+        # What the decoded batch holds in memory: its bytes plus roughly 100 bytes of Python
+        # object overhead per record (bytes objects, list slots).
+        cost = max(size, sum(map(len, filter(None, batch.values)))) + 100 * batch.count
         if cost > self._max // 4:
             return
         with self._lock:

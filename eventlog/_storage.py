@@ -561,11 +561,15 @@ class Storage:
             current = self.env.info()["map_size"]
             self.env.set_mapsize(current * 2)
 
-    # -- waiting --
-
-    def last_txnid(self) -> int:
-        """LMDB's last committed transaction id (changes when any process commits)."""
-        return int(self.env.info()["last_txnid"])
+    def sync(self) -> None:
+        """Force committed data to disk (for the "normal" and "off" durability modes)."""
+        self._enter()
+        try:
+            self.env.sync(True)
+        except lmdb.Error as exc:
+            raise translate(exc, "syncing") from None
+        finally:
+            self._gate.leave()
 
     # -- teardown --
 

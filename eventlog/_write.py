@@ -86,7 +86,17 @@ def _headers_size(headers: Headers) -> int:
 class _Group:
     """The records of one append call that go to one partition."""
 
-    __slots__ = ("encoded", "headers", "indexes", "keys", "partition", "timestamps", "values")
+    __slots__ = (
+        "encoded",
+        "headers",
+        "indexes",
+        "key_sizes",
+        "keys",
+        "partition",
+        "timestamps",
+        "value_sizes",
+        "values",
+    )
 
     def __init__(self, partition: int) -> None:
         self.partition = partition
@@ -96,6 +106,8 @@ class _Group:
         self.timestamps: Sequence[int] | int = 0
         self.headers: Sequence[Headers] | None = None
         self.encoded: EncodedBatch | None = None
+        self.value_sizes: tuple[int, ...] | None = None
+        self.key_sizes: tuple[int, ...] | None = None
 
 
 class Appender:
@@ -124,7 +136,8 @@ class Appender:
     ) -> dict[str, Any]:
         """Check every field of every record; return normalised columns."""
         topic = info.name
-        if not set(map(type, values)) <= _BYTES_OR_NONE:
+        value_types = set(map(type, values))
+        if not value_types <= _BYTES_OR_NONE:
             raise _bad_item(values, "value", topic)
         keys = keys if isinstance(keys, tuple | list) else list(keys)
         key_types = set(map(type, keys))
@@ -179,8 +192,22 @@ class Appender:
         if headers is not None and headers.count(None) != n:
             hdrs = [_normalize_headers(h, i, topic) for i, h in enumerate(headers)]
         limit = info.config.max_message_bytes
-        max_value = max(map(len, filter(None, values)), default=0)
-        max_key = max(map(len, filter(None, keys)), default=0) if has_keys else 0
+        # Item sizes are needed for the size check and again by the encoder: compute them
+        # once when the column has no nulls (the common case).
+        value_sizes: tuple[int, ...] | None = None
+        key_sizes: tuple[int, ...] | None = None
+        if _NoneType in value_types:
+            max_value = max(map(len, filter(None, values)), default=0)
+        else:
+            value_sizes = tuple(map(len, values))
+            max_value = max(value_sizes)
+        if not has_keys:
+            max_key = 0
+        elif _NoneType in key_types:
+            max_key = max(map(len, filter(None, keys)), default=0)
+        else:
+            key_sizes = tuple(map(len, keys))
+            max_key = max(key_sizes)
         max_hdr = max(map(_headers_size, hdrs), default=0) if hdrs else 0
         if max_value + max_key + max_hdr > limit:
             for i in range(n):
@@ -199,6 +226,8 @@ class Appender:
         return {
             "values": values,
             "keys": keys if has_keys else None,
+            "value_sizes": value_sizes,
+            "key_sizes": key_sizes,
             "parts": parts,
             "explicit": explicit,
             "ts": ts_col,
@@ -253,6 +282,8 @@ class Appender:
                 cols["ts"],
                 cols["headers"],
             )
+            g.value_sizes = cols["value_sizes"]
+            g.key_sizes = cols["key_sizes"]
             return [g]
         by_part: dict[int, list[int]] = {}
         for i, p in enumerate(chosen):
@@ -300,6 +331,8 @@ class Appender:
                 log_append_time=log_append,
                 compress=compress,
                 level=config.compression_zstd_level,
+                value_sizes=g.value_sizes,
+                key_sizes=g.key_sizes if keys is not None else None,
             )
 
     def write_groups(

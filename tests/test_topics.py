@@ -111,7 +111,7 @@ def test_defaults_are_kafkas() -> None:
         "retention.bytes": -1,
         "max.message.bytes": 1048588,
         "compression.type": "producer",
-        "compression.zstd.level": 3,
+        "compression.zstd.level": 1,
         "message.timestamp.type": "CreateTime",
         "delete.retention.ms": 86400000,
         "min.compaction.lag.ms": 0,
