@@ -327,9 +327,9 @@ class Storage:
         self.closed = False
         self.forked = False
         self._gate = _Gate()
-        self._write_lock = threading.Lock()
+        self._write_cv = threading.Condition(threading.Lock())
+        self._leading = False
         self._pending: list[_Op] = []
-        self._pending_lock = threading.Lock()
         self._writer_thread: int | None = None
         self.commit_cond = threading.Condition(threading.Lock())
         self.commits = 0
@@ -452,9 +452,12 @@ class Storage:
     def write(self, fn: Callable[[Any], T], what: str = "writing") -> T:
         """Run ``fn(txn)`` in a write transaction, committed durably per the durability mode.
 
-        Concurrent callers are combined (group commit): whoever takes the write lock runs
-        every pending operation in one transaction, each in a nested transaction so that
-        one failing operation does not undo the others, and commits once.
+        Concurrent callers are combined (group commit, leader/follower): a caller that finds
+        no commit in progress becomes the leader and runs every pending operation in one
+        transaction, each in a nested transaction so that one failing operation does not
+        undo the others, then commits once (one fsync for all). Callers arriving meanwhile
+        queue up and sleep until their operation is done, or until they must lead the next
+        group.
         """
         if self.readonly:
             raise ReadOnlyLogError(f"{what}: the log {self.path!r} is open read-only")
@@ -465,26 +468,49 @@ class Storage:
                 f"{what}: a log write was started from inside another write on the same thread"
             )
         op = _Op(fn)
-        with self._pending_lock:
+        cv = self._write_cv
+        with cv:
+            self.check_usable()
             self._pending.append(op)
-        with self._write_lock:
+            while self._leading and not op.done:
+                if self.closed:
+                    self._pending.remove(op)
+                    self.check_usable()
+                cv.wait()
             if not op.done:
-                with self._pending_lock:
-                    ops, self._pending = self._pending, []
-                self._writer_thread = threading.get_ident()
-                try:
-                    self._commit(ops, what)
-                finally:
-                    self._writer_thread = None
+                self._leading = True
+        if not op.done:
+            self._lead(what)
         if op.error is not None:
             raise op.error
         return op.result  # type: ignore[no-any-return]
+
+    def _lead(self, what: str) -> None:
+        cv = self._write_cv
+        try:
+            with cv:
+                ops, self._pending = self._pending, []
+            self._writer_thread = threading.get_ident()
+            try:
+                self._commit(ops, what)
+            finally:
+                self._writer_thread = None
+        finally:
+            with cv:
+                # Hand over: a waiter whose operation is still pending leads the next group.
+                self._leading = False
+                cv.notify_all()
 
     def _commit(self, ops: list[_Op], what: str) -> None:
         try:
             self._commit_with_growth(ops, what)
         except BaseException as exc:
-            err = translate(exc, what) if isinstance(exc, lmdb.Error) else exc
+            if isinstance(exc, lmdb.Error):
+                err: BaseException = translate(exc, what)
+            elif isinstance(exc, Exception):
+                err = exc
+            else:  # KeyboardInterrupt, SystemExit: the leader re-raises; others get an error
+                err = StorageError(f"{what}: interrupted ({type(exc).__name__}); not written")
             for op in ops:
                 if not op.done:
                     op.error = err
@@ -576,8 +602,13 @@ class Storage:
     def close(self) -> None:
         if self.forked or self.closed:
             return
-        with self._write_lock, self._gate.exclusive(held=0):
+        with self._write_cv:
+            while self._leading:
+                self._write_cv.wait()
+            self._leading = True  # no group starts after close
             self.closed = True
+            self._write_cv.notify_all()
+        with self._gate.exclusive(held=0):
             self.env.close()
         with self.commit_cond:
             self.commit_cond.notify_all()
