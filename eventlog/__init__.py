@@ -25,6 +25,7 @@ from ._errors import (
     NotALogError,
     OffsetOutOfRangeError,
     PartitionNotFoundError,
+    PermissionDeniedError,
     ReadOnlyLogError,
     RecordTooLargeError,
     StorageError,
@@ -35,6 +36,7 @@ from ._errors import (
 from ._log import Log, open
 from ._partitioner import murmur2
 from ._records import (
+    BatchMetadata,
     NewRecord,
     PartitionInfo,
     Record,
@@ -48,6 +50,7 @@ from ._topics import TopicConfig
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "BatchMetadata",
     "CorruptLogError",
     "DiskFullError",
     "EventLogError",
@@ -64,6 +67,7 @@ __all__ = [
     "OffsetOutOfRangeError",
     "PartitionInfo",
     "PartitionNotFoundError",
+    "PermissionDeniedError",
     "ReadOnlyLogError",
     "Record",
     "RecordColumns",

@@ -14,7 +14,13 @@ from typing import Any, Final
 
 import attrs
 
-from ._errors import CorruptLogError, EventLogError, TopicNotFoundError
+from ._errors import (
+    CorruptLogError,
+    EventLogError,
+    InvalidConfigError,
+    TopicNotFoundError,
+    UnsupportedFormatError,
+)
 from ._topics import TopicConfig, validate_topic_name
 
 BATCH_KEY: Final = struct.Struct(">IIQ")  # topic id, partition, base offset
@@ -87,6 +93,12 @@ class TopicInfo:
                 config=TopicConfig.from_dict(raw["config"]),
                 created_ms=int(raw["created_ms"]),
             )
+        except InvalidConfigError as exc:
+            raise UnsupportedFormatError(
+                f"topic {name!r} was configured by a newer version of eventlog ({exc.message});"
+                f" upgrade eventlog to use this log",
+                topic=name,
+            ) from None
         except EventLogError:
             raise
         except (ValueError, KeyError, TypeError) as exc:

@@ -125,6 +125,10 @@ class StorageError(EventLogError, OSError):
     """The storage layer failed (I/O error, LMDB error)."""
 
 
+class PermissionDeniedError(StorageError, PermissionError):
+    """The operating system denied access to the log's directory or files."""
+
+
 class NotALogError(StorageError):
     """The path exists but does not hold an eventlog log."""
 
@@ -161,6 +165,7 @@ __all__ = [
     "LogNotFoundError",
     "NotALogError",
     "OffsetOutOfRangeError",
+    "PermissionDeniedError",
     "PartitionNotFoundError",
     "ReadOnlyLogError",
     "RecordTooLargeError",

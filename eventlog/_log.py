@@ -71,6 +71,11 @@ def _merge_config(config: object, configs: dict[str, object]) -> dict[str, objec
                 f"config key {key!r} is given twice (in config= and as a keyword)", key=key
             )
     merged.update(configs)
+    # None means "the default" (like deleting a config in Kafka).
+    defaults = DEFAULT_CONFIG.to_dict()
+    for key, value in merged.items():
+        if value is None and isinstance(key, str) and key.replace("_", ".") in defaults:
+            merged[key] = defaults[key.replace("_", ".")]
     return merged
 
 
@@ -314,10 +319,6 @@ class Log:
         self._check()
         validate_topic_name(name)
         merged = _merge_config(config, configs)
-        defaults = DEFAULT_CONFIG.to_dict()
-        for key, value in merged.items():
-            if value is None and isinstance(key, str) and key.replace("_", ".") in defaults:
-                merged[key] = defaults[key.replace("_", ".")]
         meta = self._dbs[b"meta"]
         topics = self._dbs[b"topics"]
 
@@ -811,9 +812,7 @@ class Log:
         Uses the time index (one seek per partition), not a scan.
         """
         self._check()
-        _check_int(
-            "timestamp", timestamp, 0, MAX_TIMESTAMP, "of milliseconds since the epoch (>= 0)"
-        )
+        _check_int("timestamp", timestamp, 0, MAX_TIMESTAMP, ">= 0 (milliseconds since the epoch)")
 
         def find(txn: Any) -> dict[int, int | None]:
             info = self._info(txn, topic)
@@ -877,10 +876,12 @@ def open(
         readonly: open for reading only; writes raise ReadOnlyLogError and nothing on disk
             changes.
         create: create the log when the directory has none.
-        durability: ``"full"`` (default: every acknowledged write survives power loss),
-            ``"normal"`` (survives a process crash; power loss may lose the last
-            transaction, never corrupts) or ``"off"`` (survives a process crash; power loss
-            may lose recent transactions). See docs/explanation/durability.md.
+        durability: ``"full"`` (default: fsync per commit; every acknowledged write
+            survives a process crash, an OS crash and power loss), ``"normal"`` (an OS crash
+            or power loss may undo the last commit) or ``"off"`` (no fsync: an OS crash or
+            power loss may lose recent commits, and on filesystems that do not keep write
+            order may damage the file). Every mode survives a process crash (SIGKILL).
+            See docs/explanation/durability.md.
         map_size: the initial LMDB map size in bytes (it grows automatically).
 
     Returns:

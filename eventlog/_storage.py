@@ -31,6 +31,7 @@ from ._errors import (
     LogClosedError,
     LogNotFoundError,
     NotALogError,
+    PermissionDeniedError,
     ReadOnlyLogError,
     StorageError,
     UnsupportedFormatError,
@@ -143,6 +144,11 @@ def check_directory(path: str, *, create: bool, readonly: bool) -> bool:
     """
     try:
         entries = os.listdir(path)
+    except PermissionError:
+        raise PermissionDeniedError(
+            f"permission denied reading {path!r}; the log's directory must be readable (and "
+            f"writable, unless opened read-only) by this user"
+        ) from None
     except FileNotFoundError:
         if readonly or not create:
             raise LogNotFoundError(f"no log at {path!r} (the directory does not exist)") from None
@@ -190,7 +196,12 @@ def _create_log(path: str) -> None:
     Because a data file only ever appears whole, an empty or short ``data.mdb`` found later
     is damage, never an interrupted creation.
     """
-    os.makedirs(path, exist_ok=True)
+    # Never world-writable, whatever the umask (DESIGN section 7b).
+    os.makedirs(path, mode=0o775, exist_ok=True)
+    with suppress(OSError):
+        mode = os.stat(path).st_mode
+        if mode & 0o002:
+            os.chmod(path, mode & ~0o002 & 0o7777)
     _remove_stale_init_dirs(path)
     tmp = tempfile.mkdtemp(prefix=f"{_INIT_PREFIX}{os.getpid()}-", dir=path)
     try:
@@ -352,6 +363,16 @@ class Storage:
                 lock=True,
             )
         except lmdb.Error as exc:
+            if isinstance(exc, lmdb.ReadonlyError) or _errno_of(exc) in (errno.EACCES, errno.EPERM):
+                raise PermissionDeniedError(
+                    f"permission denied opening {path!r}: "
+                    + (
+                        f"even a read-only open needs write access to {LOCK_FILE} (LMDB's "
+                        f"table of readers)"
+                        if readonly
+                        else "the log's directory and files must be writable by this user"
+                    )
+                ) from None
             raise translate(exc, f"opening {path!r}") from None
         try:
             # Reader slots left by processes that died without closing.
@@ -619,6 +640,8 @@ class Storage:
 _registry: dict[tuple[int, int], Storage] = {}
 _registry_lock = threading.Lock()
 _abandoned: list[Storage] = []
+# In a forked child: the environments inherited from the parent, by directory identity.
+_inherited: dict[tuple[int, int], Storage] = {}
 
 
 def _after_fork_in_child() -> None:
@@ -629,6 +652,7 @@ def _after_fork_in_child() -> None:
     for storage in _registry.values():
         storage.forked = True
         _abandoned.append(storage)
+        _inherited[storage.ident] = storage
         # Leak one reference so the environment is never deallocated (which would close
         # it) even at interpreter shutdown.
         with suppress(Exception):
@@ -638,6 +662,67 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+_py_lmdb_open_keys: set[Any] | None = None
+
+
+def _find_open_keys_set() -> set[Any] | None:
+    """Find py-lmdb's set of open file identities: the one set that gains a new
+    environment's identities when it opens and loses them when it closes."""
+    import gc
+
+    from lmdb import _envid
+
+    probe_dir = tempfile.mkdtemp(prefix=".eventlog-probe-")
+    try:
+        probe = lmdb.open(probe_dir, map_size=1 << 16, max_dbs=1)
+        try:
+            probe_keys = set(_envid.env_keys(probe_dir, True))  # type: ignore[no-untyped-call]
+            candidates = [
+                obj
+                for obj in gc.get_objects()
+                if type(obj) is set and obj is not probe_keys and probe_keys <= obj
+            ]
+        finally:
+            probe.close()
+        found = [obj for obj in candidates if not obj & probe_keys]
+        return found[0] if len(found) == 1 else None
+    except Exception:  # pragma: no cover - an unexpected py-lmdb
+        return None
+    finally:
+        shutil.rmtree(probe_dir, ignore_errors=True)
+
+
+def _release_inherited_claim(path: str) -> None:
+    """Let a forked child open a log that its parent had open.
+
+    py-lmdb refuses to open files that another Environment of this process has open
+    (LMDB's fcntl locks belong to the process). An environment inherited through fork()
+    holds no locks in the child, is never used again and must never be closed (closing it
+    would clear the parent's reader slots), so its claim on the files is dropped. py-lmdb
+    keeps the claims in one set of file identities, which is found once by its contents.
+    """
+    global _py_lmdb_open_keys
+    st = os.stat(path)
+    del _inherited[st.st_dev, st.st_ino]
+    try:
+        from lmdb import _envid
+
+        keys = set(_envid.env_keys(path, True))  # type: ignore[no-untyped-call]
+    except Exception:  # pragma: no cover - a py-lmdb without the guard: nothing to release
+        return
+    registry = _py_lmdb_open_keys
+    if registry is None:
+        cffi_keys = getattr(sys.modules.get("lmdb.cffi"), "_open_env_keys", None)
+        registry = cffi_keys if isinstance(cffi_keys, set) else _find_open_keys_set()
+        _py_lmdb_open_keys = registry
+    if registry is None:
+        raise ForkedProcessError(
+            f"{path!r} was open in the parent process when it forked, and this version of "
+            f"py-lmdb cannot open it again in the child; open logs after forking, or use "
+            f"the 'spawn' start method of multiprocessing"
+        )
+    registry.difference_update(keys)
 
 
 def acquire(
@@ -673,6 +758,8 @@ def acquire(
                     f"{storage.durability!r}; one process uses one durability per log"
                 )
         else:
+            if ident in _inherited:
+                _release_inherited_claim(path)
             storage = Storage(
                 path,
                 ident,

@@ -27,7 +27,7 @@ def _bad_item(items: Sequence[object], what: str, topic: str) -> InvalidRecordEr
     for i, item in enumerate(items):
         if item is not None and type(item) is not bytes:
             hint = (
-                " (encode str with .encode(), or use a producer with a serializer)"
+                " (encode text with .encode(), e.g. 'text'.encode())"
                 if isinstance(item, str)
                 else ""
             )
@@ -80,7 +80,8 @@ def _normalize_headers(headers: object, index: int, topic: str) -> Headers:
 
 
 def _headers_size(headers: Headers) -> int:
-    return sum(len(n) + (len(v) if v is not None else 0) for n, v in headers)
+    # Names count in UTF-8 bytes, as stored.
+    return sum(len(n.encode()) + (len(v) if v is not None else 0) for n, v in headers)
 
 
 class _Group:
