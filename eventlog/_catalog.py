@@ -24,10 +24,25 @@ from ._errors import (
 from ._topics import TopicConfig, validate_topic_name
 
 BATCH_KEY: Final = struct.Struct(">IIQ")  # topic id, partition, base offset
-PARTITION_KEY: Final = struct.Struct(">II")  # topic id, partition
 TIME_KEY: Final = struct.Struct(">IIQQ")  # topic id, partition, max timestamp so far, base
-# log start offset, next offset, bytes, batch count, max timestamp, cleaner position
-PARTITION_STATE: Final = struct.Struct(">QQQQqQ")
+# log start offset, next offset, bytes, batch count, max timestamp, cleaner position,
+# bytes appended since the last time-index entry
+PARTITION_STATE: Final = struct.Struct(">QQQQqQQ")
+
+# A partition's state record lives in the batches sub-database, under the partition's own
+# key prefix with this (never used) base offset: it sorts right after the partition's last
+# batch, so an append dirties one B-tree leaf for both, and a durable commit writes fewer
+# pages (each extra sub-database touched cost ~100 us per fsync'd commit, measured).
+STATE_OFFSET: Final = (1 << 64) - 1
+
+# Kafka's index.interval.bytes: a time-index entry at most every this many bytes appended.
+TIME_INDEX_INTERVAL: Final = 4096
+
+
+def state_key(topic_id: int, partition: int) -> bytes:
+    """The key of a partition's state record (in the batches sub-database)."""
+    return BATCH_KEY.pack(topic_id, partition, STATE_OFFSET)
+
 
 MAX_OFFSET: Final = (1 << 63) - 1
 MAX_TIMESTAMP: Final = (1 << 63) - 1
@@ -43,6 +58,7 @@ class PartitionState:
     batches: int = 0
     max_timestamp: int = -1
     cleaner_offset: int = 0
+    index_bytes: int = 0
 
     def pack(self) -> bytes:
         return PARTITION_STATE.pack(
@@ -52,6 +68,7 @@ class PartitionState:
             self.batches,
             self.max_timestamp,
             self.cleaner_offset,
+            self.index_bytes,
         )
 
     @classmethod

@@ -13,10 +13,10 @@ from . import _storage
 from ._catalog import (
     MAX_OFFSET,
     MAX_TIMESTAMP,
-    PARTITION_KEY,
     Catalog,
     PartitionState,
     TopicInfo,
+    state_key,
 )
 from ._errors import (
     InvalidArgumentError,
@@ -114,7 +114,6 @@ class Log:
         self._appender = Appender(storage.dbs)
         self._dbs = storage.dbs
         self._batches_db = storage.dbs[b"batches"]
-        self._partitions_db = storage.dbs[b"partitions"]
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -248,7 +247,7 @@ class Log:
             txn.put(name.encode(), info.pack(), db=topics)
             empty = PartitionState().pack()
             for p in range(partitions):
-                txn.put(PARTITION_KEY.pack(topic_id, p), empty, db=self._partitions_db)
+                txn.put(state_key(topic_id, p), empty, db=self._batches_db)
             Catalog.bump(txn, meta)
             return True
 
@@ -367,7 +366,7 @@ class Log:
                 )
             empty = PartitionState().pack()
             for p in range(info.partitions, total):
-                txn.put(PARTITION_KEY.pack(info.topic_id, p), empty, db=self._partitions_db)
+                txn.put(state_key(info.topic_id, p), empty, db=self._batches_db)
             txn.put(
                 name.encode(),
                 TopicInfo(
@@ -399,7 +398,7 @@ class Log:
         def delete(txn: Any) -> None:
             info = self._info(txn, name)
             prefix = info.topic_id.to_bytes(4, "big")
-            for db in (self._batches_db, self._partitions_db, self._dbs[b"timeindex"]):
+            for db in (self._batches_db, self._dbs[b"timeindex"]):
                 cursor = txn.cursor(db=db)
                 if cursor.set_range(prefix):
                     while bytes(cursor.key()[:4]) == prefix:

@@ -8,7 +8,7 @@ from functools import partial
 from itertools import repeat
 from typing import Any, Final
 
-from ._catalog import BATCH_KEY, PARTITION_KEY, TIME_KEY, PartitionState, TopicInfo
+from ._catalog import BATCH_KEY, STATE_OFFSET, TIME_KEY, PartitionState, TopicInfo, state_key
 from ._codec import DecodedBatch, batch_crc, decode_batch, read_header
 from ._errors import CorruptLogError, InvalidArgumentError, PartitionNotFoundError
 from ._records import Headers, Record, RecordColumns
@@ -62,13 +62,12 @@ class Reader:
     def __init__(self, dbs: dict[bytes, Any], cache: BatchCache) -> None:
         self._dbs = dbs
         self._batches_db = dbs[b"batches"]
-        self._partitions_db = dbs[b"partitions"]
         self._batch_cache = cache
 
     def states(self, txn: Any, info: TopicInfo) -> list[PartitionState]:
         states = []
         for p in range(info.partitions):
-            raw = txn.get(PARTITION_KEY.pack(info.topic_id, p), db=self._partitions_db)
+            raw = txn.get(state_key(info.topic_id, p), db=self._batches_db)
             if raw is None:
                 raise CorruptLogError(
                     f"partition {p} of topic {info.name!r} has no state",
@@ -91,7 +90,7 @@ class Reader:
                 topic=info.name,
                 partition=partition,
             )
-        raw = txn.get(PARTITION_KEY.pack(info.topic_id, partition), db=self._partitions_db)
+        raw = txn.get(state_key(info.topic_id, partition), db=self._batches_db)
         if raw is None:
             raise CorruptLogError(
                 f"partition {partition} of topic {info.name!r} has no state",
@@ -103,38 +102,33 @@ class Reader:
     def batch_at(
         self, txn: Any, cursor: Any, info: TopicInfo, partition: int, offset: int
     ) -> DecodedBatch | None:
-        """The stored batch holding ``offset``, or the next one after it, or None."""
+        """The stored batch holding ``offset``, or the first one after it, or None."""
         tid = info.topic_id
-        if cursor.set_range(BATCH_KEY.pack(tid, partition, offset)):
-            key = cursor.key()
-            t, p, base = BATCH_KEY.unpack(key)
-            if (t, p) != (tid, partition) or base != offset:
-                if self._prev_covers(cursor, tid, partition, offset):
-                    key = cursor.key()
-                    t, p, base = BATCH_KEY.unpack(key)
-                elif (t, p) != (tid, partition):
-                    return None
-        elif cursor.last() and self._prev_covers(cursor, tid, partition, offset, moved=True):
-            key = cursor.key()
-            _t, _p, base = BATCH_KEY.unpack(key)
+        found = cursor.set_range(BATCH_KEY.pack(tid, partition, offset))
+        if found:
+            t, p, base = BATCH_KEY.unpack(cursor.key())
+            if (t, p) == (tid, partition) and base == offset:
+                return self._decode(info, partition, base, bytes(cursor.key()), cursor.value())
+            moved = cursor.prev()
         else:
+            moved = cursor.last()
+        # The batch before may still hold `offset` (it starts below it).
+        if moved:
+            t, p, base = BATCH_KEY.unpack(cursor.key())
+            if (
+                (t, p) == (tid, partition)
+                and base != STATE_OFFSET
+                and base + read_header(cursor.value())[4] >= offset
+            ):
+                return self._decode(info, partition, base, bytes(cursor.key()), cursor.value())
+        if not found:
             return None
-        return self._decode(info, partition, base, bytes(key), cursor.value())
-
-    @staticmethod
-    def _prev_covers(
-        cursor: Any, tid: int, partition: int, offset: int, moved: bool = False
-    ) -> bool:
-        """Step back to the previous batch when it contains ``offset``."""
-        if not moved and not cursor.prev():
-            return False
+        # Otherwise the first batch after `offset` (removed offsets continue there).
+        cursor.set_range(BATCH_KEY.pack(tid, partition, offset))
         t, p, base = BATCH_KEY.unpack(cursor.key())
-        if (t, p) == (tid, partition):
-            last = base + read_header(cursor.value())[4]
-            if last >= offset:
-                return True
-        cursor.next()
-        return False
+        if (t, p) != (tid, partition) or base == STATE_OFFSET:
+            return None
+        return self._decode(info, partition, base, bytes(cursor.key()), cursor.value())
 
     def _decode(
         self, info: TopicInfo, partition: int, base: int, key: bytes, value: Any
@@ -258,15 +252,21 @@ class Reader:
     ) -> int | None:
         if state.max_timestamp < timestamp or state.next_offset <= state.log_start:
             return None
+        # The index is sparse: start after the last entry whose running maximum is below
+        # `timestamp` (every record up to its batch is older); the first qualifying record
+        # comes before or in the batch of the next entry.
+        tid = info.topic_id
         cursor = txn.cursor(db=self._dbs[b"timeindex"])
-        if not cursor.set_range(TIME_KEY.pack(info.topic_id, partition, timestamp, 0)):
-            return None
-        tid, p, _ts, base = TIME_KEY.unpack(cursor.key())
-        if (tid, p) != (info.topic_id, partition):
-            return None
-        # Every record before `base` has a timestamp below `timestamp`; the answer is the
-        # first qualifying record from there on (normally in the batch at `base`).
-        position = max(base, state.log_start)
+        start = state.log_start
+        if cursor.set_range(TIME_KEY.pack(tid, partition, timestamp, 0)):
+            moved = cursor.prev()
+        else:
+            moved = cursor.last()
+        if moved:
+            t, p, _ts, base = TIME_KEY.unpack(cursor.key())
+            if (t, p) == (tid, partition):
+                start = max(base, state.log_start)
+        position = start
         bcursor = txn.cursor(db=self._batches_db)
         while position < state.next_offset:
             batch = self.batch_at(txn, bcursor, info, partition, position)

@@ -47,7 +47,7 @@ DATA_FILE: Final = "data.mdb"
 LOCK_FILE: Final = "lock.mdb"
 
 # The named sub-databases of DESIGN.md section 3 (the later ones are created on first use).
-DB_NAMES: Final = (b"meta", b"topics", b"batches", b"partitions", b"timeindex")
+DB_NAMES: Final = (b"meta", b"topics", b"batches", b"timeindex")
 MAX_DBS: Final = 16
 MAX_READERS: Final = 1024
 

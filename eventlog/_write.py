@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from ._catalog import BATCH_KEY, MAX_TIMESTAMP, PARTITION_KEY, TIME_KEY, PartitionState, TopicInfo
+from ._catalog import (
+    BATCH_KEY,
+    MAX_TIMESTAMP,
+    TIME_INDEX_INTERVAL,
+    TIME_KEY,
+    PartitionState,
+    TopicInfo,
+    state_key,
+)
 from ._codec import EncodedBatch, encode_batch
 from ._errors import (
     CorruptLogError,
@@ -121,7 +129,6 @@ class Appender:
     def __init__(self, dbs: dict[bytes, Any]) -> None:
         self._dbs = dbs
         self._batches_db = dbs[b"batches"]
-        self._partitions_db = dbs[b"partitions"]
         self._sticky: dict[str, StickyPartitioner] = {}
 
     def validate(
@@ -340,12 +347,11 @@ class Appender:
         self, txn: Any, info: TopicInfo, groups: list[_Group]
     ) -> list[tuple[int, int]]:
         tid = info.topic_id
-        pdb = self._partitions_db
         bdb = self._batches_db
         out = []
         for g in groups:
-            pkey = PARTITION_KEY.pack(tid, g.partition)
-            raw = txn.get(pkey, db=pdb)
+            pkey = state_key(tid, g.partition)
+            raw = txn.get(pkey, db=bdb)
             if raw is None:
                 raise CorruptLogError(
                     f"partition {g.partition} of topic {info.name!r} has no state record",
@@ -368,13 +374,19 @@ class Appender:
             state.next_offset = base + enc.count
             state.size_bytes += enc.nbytes
             state.batches += 1
+            state.index_bytes += enc.nbytes
             if enc.max_timestamp > state.max_timestamp:
                 state.max_timestamp = enc.max_timestamp
-                txn.put(
-                    TIME_KEY.pack(tid, g.partition, enc.max_timestamp, base),
-                    b"",
-                    db=self._dbs[b"timeindex"],
-                )
-            txn.put(pkey, state.pack(), db=pdb)
+                # A sparse time index, like Kafka's: an entry when the running maximum
+                # timestamp grows and enough bytes went by since the last entry (the first
+                # batch always gets one). Lookups scan forward from the entry before.
+                if state.index_bytes >= TIME_INDEX_INTERVAL or state.batches == 1:
+                    txn.put(
+                        TIME_KEY.pack(tid, g.partition, enc.max_timestamp, base),
+                        b"",
+                        db=self._dbs[b"timeindex"],
+                    )
+                    state.index_bytes = 0
+            txn.put(pkey, state.pack(), db=bdb)
             out.append((g.partition, base))
         return out

@@ -37,13 +37,13 @@ def set_log_start(log: eventlog.Log, topic: str, partition: int, start: int) -> 
     No public call can remove records yet, so this edits the partition state directly to
     reach the OffsetOutOfRange paths.
     """
-    from eventlog._catalog import PARTITION_KEY, PartitionState
+    from eventlog._catalog import PartitionState, state_key
 
     topic_id = log.describe_topic(topic).topic_id
-    db = log._storage.dbs[b"partitions"]
+    db = log._storage.dbs[b"batches"]
 
     def move(txn: object) -> None:
-        key = PARTITION_KEY.pack(topic_id, partition)
+        key = state_key(topic_id, partition)
         state = PartitionState.unpack(txn.get(key, db=db))  # type: ignore[attr-defined]
         state.log_start = start
         txn.put(key, state.pack(), db=db)  # type: ignore[attr-defined]
