@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import repeat
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -47,7 +46,7 @@ from ._topics import (
     topic_collision_key,
     validate_topic_name,
 )
-from ._write import Appender
+from ._write import Appender, Uniform
 
 T = TypeVar("T")
 
@@ -531,9 +530,9 @@ class Log:
         return self._append(
             topic,
             values,
-            keys if keys is not None else repeat(None, n),
-            repeat(partition, n),
-            repeat(timestamp, n),
+            keys if keys is not None else Uniform(None),
+            Uniform(partition),
+            Uniform(timestamp),
             None,
         ).partitions
 
@@ -541,9 +540,9 @@ class Log:
         self,
         topic: str,
         values: Sequence[Any],
-        keys: Iterable[Any],
-        partitions: Iterable[Any],
-        timestamps: Iterable[Any],
+        keys: Iterable[Any] | Uniform,
+        partitions: Iterable[Any] | Uniform,
+        timestamps: Iterable[Any] | Uniform,
         headers: Sequence[Any] | None,
     ) -> BatchMetadata:
         storage = self._storage

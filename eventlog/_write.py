@@ -92,6 +92,15 @@ def _headers_size(headers: Headers) -> int:
     return sum(len(n.encode()) + (len(v) if v is not None else 0) for n, v in headers)
 
 
+class Uniform:
+    """One value standing for a whole column (the bulk path: every record the same)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 class _Group:
     """The records of one append call that go to one partition."""
 
@@ -136,9 +145,9 @@ class Appender:
         info: TopicInfo,
         n: int,
         values: Sequence[Any],
-        keys: Iterable[Any],
-        partitions: Iterable[Any],
-        timestamps: Iterable[Any],
+        keys: Iterable[Any] | Uniform,
+        partitions: Iterable[Any] | Uniform,
+        timestamps: Iterable[Any] | Uniform,
         headers: Sequence[Any] | None,
         now: int,
     ) -> dict[str, Any]:
@@ -147,6 +156,8 @@ class Appender:
         value_types = set(map(type, values))
         if not value_types <= _BYTES_OR_NONE:
             raise _bad_item(values, "value", topic)
+        if isinstance(keys, Uniform):
+            keys = [keys.value] * n
         keys = keys if isinstance(keys, tuple | list) else list(keys)
         key_types = set(map(type, keys))
         if not key_types <= _BYTES_OR_NONE:
@@ -159,8 +170,14 @@ class Appender:
                 f"{info.config.cleanup_policy}) and every record needs a key",
                 topic=topic,
             )
-        parts = partitions if isinstance(partitions, tuple | list) else list(partitions)
-        explicit = parts.count(None) != n
+        if isinstance(partitions, Uniform):
+            parts: Sequence[Any] = [partitions.value] if partitions.value is not None else []
+            uniform_partition = partitions.value
+            explicit = uniform_partition is not None
+        else:
+            parts = partitions if isinstance(partitions, tuple | list) else list(partitions)
+            uniform_partition = None
+            explicit = parts.count(None) != n
         if explicit:
             for i, p in enumerate(parts):
                 if p is None:
@@ -178,10 +195,15 @@ class Appender:
                         topic=topic,
                         partition=p,
                     )
-        ts_list = timestamps if isinstance(timestamps, tuple | list) else list(timestamps)
+        if isinstance(timestamps, Uniform):
+            ts_list: Sequence[Any] = [timestamps.value]
+            all_default = timestamps.value is None
+        else:
+            ts_list = timestamps if isinstance(timestamps, tuple | list) else list(timestamps)
+            all_default = ts_list.count(None) == n
         log_append = info.config.message_timestamp_type == "LogAppendTime"
         ts_col: Sequence[int] | int
-        if log_append or ts_list.count(None) == n:
+        if log_append or all_default:
             ts_col = now
         else:
             checked = []
@@ -195,7 +217,7 @@ class Appender:
                         topic=topic,
                     )
                 checked.append(ts)
-            ts_col = checked
+            ts_col = checked[0] if isinstance(timestamps, Uniform) else checked
         hdrs: list[Headers] | None = None
         if headers is not None and headers.count(None) != n:
             hdrs = [_normalize_headers(h, i, topic) for i, h in enumerate(headers)]
@@ -233,6 +255,7 @@ class Appender:
                     )
         return {
             "values": values,
+            "uniform_partition": uniform_partition,
             "keys": keys if has_keys else None,
             "value_sizes": value_sizes,
             "key_sizes": key_sizes,
@@ -248,7 +271,18 @@ class Appender:
         count = info.partitions
         keys = cols["keys"]
         parts = cols["parts"]
-        if cols["explicit"]:
+        uniform = cols["uniform_partition"]
+        if uniform is not None:
+            if uniform >= count:
+                raise PartitionNotFoundError(
+                    f"partition {uniform} does not exist; topic {info.name!r} has "
+                    f"partitions 0..{count - 1}",
+                    topic=info.name,
+                    partition=uniform,
+                )
+            chosen = None
+            single = uniform
+        elif cols["explicit"]:
             chosen = list(parts)
             for i, p in enumerate(chosen):
                 if p is None:
