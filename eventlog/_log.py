@@ -440,7 +440,16 @@ class Log:
             TopicNotFoundError, PartitionNotFoundError, InvalidRecordError,
             RecordTooLargeError: nothing is written.
         """
-        return self.append_batch(topic, [NewRecord(value, key, partition, timestamp, headers)])[0]
+        self._check()
+        # The columns of a one-record batch, built directly (no NewRecord, no transpose).
+        return self._append(
+            topic,
+            (value,),
+            (key,),
+            (partition,),
+            (timestamp,),
+            (headers,) if headers is not None else None,
+        )[0]
 
     def append_batch(self, topic: str, records: Iterable[NewRecord]) -> BatchMetadata:
         """Append many records atomically: all are written, or none.
