@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import struct
-import threading
 from typing import Any, Final
 
 import attrs
@@ -135,34 +134,42 @@ class Catalog:
     def __init__(self, meta_db: Any, topics_db: Any) -> None:
         self._meta_db = meta_db
         self._topics_db = topics_db
-        self._lock = threading.Lock()
-        self._schema: bytes | None = None
-        self._topics: dict[str, TopicInfo] = {}
+        # (schema counter, definitions read at that schema), swapped as one value so that a
+        # thread never files a definition under another schema's dictionary.
+        self._state: tuple[bytes | None, dict[str, TopicInfo]] = (None, {})
 
-    def get(self, txn: Any, name: str) -> TopicInfo:
-        """The topic's definition as of ``txn``; raises TopicNotFoundError."""
+    def get(self, txn: Any, name: str, *, writing: bool = False) -> TopicInfo:
+        """The topic's definition as of ``txn``; raises TopicNotFoundError.
+
+        ``writing``: ``txn`` is a write transaction. What it sees may never commit (an
+        earlier operation of the same group may have changed topics), so it only uses the
+        cache when its schema is the cached one, and never replaces the cache.
+        """
         schema = bytes(txn.get(b"schema", db=self._meta_db) or b"")
-        topics = self._topics
-        if schema != self._schema:
-            with self._lock:
-                if schema != self._schema:
-                    self._topics = topics = {}
-                    self._schema = schema
-        info = topics.get(name)
-        if info is None:
-            validate_topic_name(name)
-            raw = txn.get(name.encode(), db=self._topics_db)
-            if raw is None:
-                raise TopicNotFoundError(
-                    f"topic {name!r} does not exist; create it with create_topic()", topic=name
-                )
-            info = TopicInfo.unpack(name, raw)
-            topics[name] = info
+        cached_schema, topics = self._state
+        cache: dict[str, TopicInfo] | None = topics
+        if cached_schema != schema:
+            if writing:
+                cache = None
+            else:
+                cache = {}
+                self._state = (schema, cache)
+        elif (info := topics.get(name)) is not None:
+            return info
+        validate_topic_name(name)
+        raw = txn.get(name.encode(), db=self._topics_db)
+        if raw is None:
+            raise TopicNotFoundError(
+                f"topic {name!r} does not exist; create it with create_topic()", topic=name
+            )
+        info = TopicInfo.unpack(name, raw)
+        if cache is not None:
+            cache[name] = info
         return info
 
     def cached(self, name: str) -> TopicInfo | None:
         """The cached definition, possibly stale (re-check inside a transaction)."""
-        return self._topics.get(name)
+        return self._state[1].get(name)
 
     @staticmethod
     def bump(txn: Any, meta_db: Any) -> None:

@@ -27,6 +27,7 @@ from ._errors import (
     PartitionNotFoundError,
     ReadOnlyLogError,
     TopicExistsError,
+    TopicNotFoundError,
 )
 from ._read import BatchCache, Reader
 from ._records import (
@@ -180,10 +181,10 @@ class Log:
 
     # ------------------------------------------------------------------ topics
 
-    def _info(self, txn: Any, topic: str) -> TopicInfo:
+    def _info(self, txn: Any, topic: str, *, writing: bool = False) -> TopicInfo:
         if type(topic) is not str:
             validate_topic_name(topic)
-        return self._catalog.get(txn, topic)
+        return self._catalog.get(txn, topic, writing=writing)
 
     def create_topic(
         self,
@@ -321,7 +322,7 @@ class Log:
         topics = self._dbs[b"topics"]
 
         def alter(txn: Any) -> None:
-            info = self._info(txn, name)
+            info = self._info(txn, name, writing=True)
             new_config = parse_config(merged, base=info.config)
             txn.put(
                 name.encode(),
@@ -356,7 +357,7 @@ class Log:
         topics = self._dbs[b"topics"]
 
         def grow(txn: Any) -> None:
-            info = self._info(txn, name)
+            info = self._info(txn, name, writing=True)
             if total <= info.partitions:
                 raise InvalidArgumentError(
                     f"topic {name!r} has {info.partitions} partitions; the new total must be "
@@ -395,7 +396,7 @@ class Log:
         topics = self._dbs[b"topics"]
 
         def delete(txn: Any) -> None:
-            info = self._info(txn, name)
+            info = self._info(txn, name, writing=True)
             prefix = info.topic_id.to_bytes(4, "big")
             for db in (self._batches_db, self._dbs[b"timeindex"]):
                 cursor = txn.cursor(db=db)
@@ -569,11 +570,14 @@ class Log:
         self._appender.encode(info, groups)
 
         def write(txn: Any) -> list[tuple[int, int]]:
-            current = self._catalog.get(txn, topic)
-            if current is not info:
-                # The topic changed since we looked (altered, grown, re-created): redo the
-                # partitioning and encoding against what the transaction sees.
-                regroup = self._appender.partition(current, n, cols)
+            current = self._catalog.get(txn, topic, writing=True)
+            if current is not info and current != info:
+                # The topic changed since we looked (altered, grown, re-created): check,
+                # partition and encode again against what the transaction sees.
+                recols = self._appender.validate(
+                    current, n, values, keys, partitions, timestamps, headers, now
+                )
+                regroup = self._appender.partition(current, n, recols)
                 self._appender.encode(current, regroup)
                 groups[:] = regroup
                 return self._appender.write_groups(txn, current, groups)
@@ -651,6 +655,7 @@ class Log:
         max_bytes: int | None,
         *,
         records: bool,
+        topic_id: int | None = None,
     ) -> list[Record] | RecordColumns:
         self._check()
         if type(offset) is not int:
@@ -669,6 +674,12 @@ class Log:
 
         def read(txn: Any) -> list[Record] | RecordColumns:
             info = self._info(txn, topic)
+            if topic_id is not None and info.topic_id != topic_id:
+                raise TopicNotFoundError(
+                    f"topic {topic!r} was deleted (and re-created) during the scan; the "
+                    f"records read so far belong to the deleted topic",
+                    topic=topic,
+                )
             state = self._reader.state(txn, info, partition)
             if offset < state.log_start:
                 raise OffsetOutOfRangeError(
@@ -722,8 +733,14 @@ class Log:
             _check_int("start_offset", start_offset, 0, MAX_OFFSET, "between 0 and 2**63-1")
         if end_offset is not None:
             _check_int("end_offset", end_offset, 0, MAX_OFFSET, "between 0 and 2**63-1")
-        ends = self.end_offsets(topic)
-        starts = self.beginning_offsets(topic)
+
+        def snapshot(txn: Any) -> tuple[int, list[PartitionState]]:
+            info = self._info(txn, topic)
+            return info.topic_id, self._reader.states(txn, info)
+
+        topic_id, states = self._storage.read(snapshot, f"scanning {topic!r}")
+        ends = {p: st.next_offset for p, st in enumerate(states)}
+        starts = {p: st.log_start for p, st in enumerate(states)}
         if partition is None:
             selected = sorted(ends)
         else:
@@ -745,12 +762,13 @@ class Log:
             self.offsets_for_times(topic, start_timestamp) if start_timestamp is not None else None
         )
         return self._scan(
-            topic, selected, starts, ends, start_offset, by_time, end_offset, page_size
+            topic, topic_id, selected, starts, ends, start_offset, by_time, end_offset, page_size
         )
 
     def _scan(
         self,
         topic: str,
+        topic_id: int,
         selected: list[int],
         starts: dict[int, int],
         ends: dict[int, int],
@@ -770,7 +788,9 @@ class Log:
                 position = max(start_offset or 0, starts[p])
             while position < stop:
                 try:
-                    page = self.read(topic, p, position, max_records=page_size)
+                    page: list[Record] = self._read(  # type: ignore[assignment]
+                        topic, p, position, page_size, None, records=True, topic_id=topic_id
+                    )
                 except OffsetOutOfRangeError:
                     # Retention moved the start while we were reading: skip ahead.
                     position = self.beginning_offsets(topic)[p]
@@ -843,8 +863,14 @@ class Log:
         """
         self._check()
         _check_int("offset", offset, 0, MAX_OFFSET, "between 0 and 2**63-1")
-        if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
+        if timeout is not None and (
+            not isinstance(timeout, int | float)
+            or isinstance(timeout, bool)
+            or not timeout >= 0  # also rejects NaN
+        ):
             raise InvalidArgumentError(f"timeout must be None or seconds >= 0; got {timeout!r}")
+        if timeout is not None and timeout == float("inf"):
+            timeout = None
         storage = self._storage
         deadline = None if timeout is None else time.monotonic() + timeout
 
@@ -907,7 +933,7 @@ def open(
     if not isinstance(readonly, bool) or not isinstance(create, bool):
         raise InvalidArgumentError("readonly and create must be True or False")
     storage = _storage.acquire(
-        os.fspath(path),
+        os.fsdecode(path),
         readonly=readonly,
         durability=durability,
         map_size=map_size,

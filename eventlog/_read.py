@@ -40,9 +40,9 @@ class BatchCache:
         return entry[1]
 
     def put(self, key: tuple[int, int, int], crc: int, batch: DecodedBatch, size: int) -> None:
-        # What the decoded batch holds in memory: its bytes plus roughly 100 bytes of Python
-        # object overhead per record (bytes objects, list slots).
-        cost = max(size, sum(map(len, filter(None, batch.values)))) + 100 * batch.count
+        # What the decoded batch holds in memory: its bytes (``size``, the payload before
+        # compression) plus roughly 100 bytes of Python objects per record.
+        cost = size + 100 * batch.count
         if cost > self._max // 4:
             return
         with self._lock:
@@ -102,33 +102,38 @@ class Reader:
     def batch_at(
         self, txn: Any, cursor: Any, info: TopicInfo, partition: int, offset: int
     ) -> DecodedBatch | None:
-        """The stored batch holding ``offset``, or the first one after it, or None."""
+        """The stored batch holding ``offset``, or the first one after it, or None.
+
+        Every batch is verified (CRC) before any of its fields is trusted: a damaged header
+        must raise, never make the read skip records.
+        """
         tid = info.topic_id
         found = cursor.set_range(BATCH_KEY.pack(tid, partition, offset))
         if found:
-            t, p, base = BATCH_KEY.unpack(cursor.key())
+            key = cursor.key()
+            t, p, base = BATCH_KEY.unpack(key)
             if (t, p) == (tid, partition) and base == offset:
-                return self._decode(info, partition, base, bytes(cursor.key()), cursor.value())
+                return self._decode(info, partition, base, bytes(key), cursor.value())
             moved = cursor.prev()
         else:
             moved = cursor.last()
         # The batch before may still hold `offset` (it starts below it).
         if moved:
-            t, p, base = BATCH_KEY.unpack(cursor.key())
-            if (
-                (t, p) == (tid, partition)
-                and base != STATE_OFFSET
-                and base + read_header(cursor.value())[4] >= offset
-            ):
-                return self._decode(info, partition, base, bytes(cursor.key()), cursor.value())
+            key = cursor.key()
+            t, p, base = BATCH_KEY.unpack(key)
+            if (t, p) == (tid, partition) and base != STATE_OFFSET:
+                batch = self._decode(info, partition, base, bytes(key), cursor.value())
+                if batch.last_offset >= offset:
+                    return batch
         if not found:
             return None
         # Otherwise the first batch after `offset` (removed offsets continue there).
         cursor.set_range(BATCH_KEY.pack(tid, partition, offset))
-        t, p, base = BATCH_KEY.unpack(cursor.key())
+        key = cursor.key()
+        t, p, base = BATCH_KEY.unpack(key)
         if (t, p) != (tid, partition) or base == STATE_OFFSET:
             return None
-        return self._decode(info, partition, base, bytes(cursor.key()), cursor.value())
+        return self._decode(info, partition, base, bytes(key), cursor.value())
 
     def _decode(
         self, info: TopicInfo, partition: int, base: int, key: bytes, value: Any
@@ -152,7 +157,7 @@ class Reader:
                 partition=partition,
                 offset=base,
             ) from None
-        cache.put(cache_key, crc, batch, len(value))
+        cache.put(cache_key, crc, batch, max(len(value), read_header(value)[7]))
         return batch
 
     def collect(

@@ -101,6 +101,14 @@ def _errno_of(exc: BaseException) -> int | None:
     return None
 
 
+def _plain_error(exc: Exception, what: str) -> Exception:
+    """Non-LMDB failures inside a transaction: malformed stored keys surface as
+    struct.error, which is damage, not a bug in the caller's input."""
+    if isinstance(exc, struct.error):
+        return CorruptLogError(f"{what}: a stored key or record is malformed ({exc})")
+    return exc
+
+
 # --- checking a directory before LMDB maps it -------------------------------------
 
 
@@ -288,14 +296,19 @@ class _Gate:
                 self._cond.notify_all()
 
     @contextmanager
-    def exclusive(self, held: int = 0) -> Iterator[None]:
-        """Wait until only ``held`` transactions (the caller's own) remain, and block new ones."""
+    def exclusive(self) -> Iterator[None]:
+        """Wait until no transaction of this process runs, and block new ones meanwhile."""
         with self._cond:
             while self._exclusive:
                 self._cond.wait()
             self._exclusive = True
-            while self._active > held:
-                self._cond.wait()
+            try:
+                while self._active:
+                    self._cond.wait()
+            except BaseException:  # interrupted while waiting: never leave the gate shut
+                self._exclusive = False
+                self._cond.notify_all()
+                raise
         try:
             yield
         finally:
@@ -305,10 +318,11 @@ class _Gate:
 
 
 class _Op:
-    __slots__ = ("done", "error", "fn", "result")
+    __slots__ = ("done", "error", "fn", "result", "what")
 
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
+    def __init__(self, fn: Callable[[Any], Any], what: str) -> None:
         self.fn = fn
+        self.what = what
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = False
@@ -379,6 +393,9 @@ class Storage:
             # Reader slots left by processes that died without closing.
             self.env.reader_check()
             self.dbs = self._open_dbs()
+        except lmdb.Error as exc:
+            self.env.close()
+            raise translate(exc, f"opening {path!r}") from None
         except BaseException:
             self.env.close()
             raise
@@ -419,11 +436,16 @@ class Storage:
                 except lmdb.NotFoundError:
                     dbs[name] = None
             return dbs
-        with self.env.begin(write=True) as txn:
-            # Sub-databases added by newer minor versions are created on first open.
-            for name in DB_NAMES:
-                dbs[name] = self.env.open_db(name, txn=txn, create=True)
-        return dbs
+        while True:
+            try:
+                with self.env.begin(write=True) as txn:
+                    # Sub-databases added by newer minor versions are created on first open.
+                    for name in DB_NAMES:
+                        dbs[name] = self.env.open_db(name, txn=txn, create=True)
+                return dbs
+            except lmdb.MapResizedError:
+                # Another process grew the map; nothing else uses this environment yet.
+                self.env.set_mapsize(0)
 
     # -- state checks --
 
@@ -446,7 +468,7 @@ class Storage:
 
     def _adopt_map_size(self) -> None:
         """Another process grew the map: adopt its size (needs no active transaction here)."""
-        with self._gate.exclusive(held=0):
+        with self._gate.exclusive():
             if not self.closed:
                 self.env.set_mapsize(0)
 
@@ -467,6 +489,8 @@ class Storage:
                 return fn(txn)
             except lmdb.Error as exc:
                 raise translate(exc, what) from None
+            except struct.error as exc:
+                raise _plain_error(exc, what) from None
             finally:
                 txn.abort()
                 self._gate.leave()
@@ -489,26 +513,38 @@ class Storage:
             raise InvalidArgumentError(
                 f"{what}: a log write was started from inside another write on the same thread"
             )
-        op = _Op(fn)
+        op = _Op(fn, what)
         cv = self._write_cv
         with cv:
             self.check_usable()
             self._pending.append(op)
-            while self._leading and not op.done:
-                if self.closed:
+            try:
+                while self._leading and not op.done:
+                    if self.closed:
+                        self._pending.remove(op)
+                        self.check_usable()
+                    cv.wait()
+            except BaseException:
+                # Interrupted while queued: withdraw the operation so that no later group
+                # commits it behind the caller's back (if a leader took it already, it
+                # completes or fails as a whole with that group).
+                if op in self._pending:
                     self._pending.remove(op)
-                    self.check_usable()
-                cv.wait()
-            if not op.done:
+                raise
+            lead = not op.done
+            if lead:
                 self._leading = True
-        if not op.done:
-            self._lead(what)
+        if lead:
+            self._lead()
+        if not op.done:  # pragma: no cover - defensive: never report an unwritten success
+            raise StorageError(f"{what}: the write was not carried out")
         if op.error is not None:
             raise op.error
         return op.result  # type: ignore[no-any-return]
 
-    def _lead(self, what: str) -> None:
+    def _lead(self) -> None:
         cv = self._write_cv
+        ops: list[_Op] = []
         try:
             if self._last_group > 1:
                 # Writers are concurrent: the ones just woken by the previous commit are
@@ -519,29 +555,32 @@ class Storage:
                 ops, self._pending = self._pending, []
                 self._last_group = len(ops)
             self._writer_thread = threading.get_ident()
-            try:
-                self._commit(ops, what)
-            finally:
-                self._writer_thread = None
+            self._commit(ops)
         finally:
+            self._writer_thread = None
+            for op in ops:  # whatever happened, every taken operation ends done
+                if not op.done:
+                    op.error = StorageError(f"{op.what}: interrupted; nothing was written")
+                    op.done = True
             with cv:
                 # Hand over: a waiter whose operation is still pending leads the next group.
                 self._leading = False
                 cv.notify_all()
 
-    def _commit(self, ops: list[_Op], what: str) -> None:
+    def _commit(self, ops: list[_Op]) -> None:
         try:
-            self._commit_with_growth(ops, what)
+            self._commit_with_growth(ops)
         except BaseException as exc:
-            if isinstance(exc, lmdb.Error):
-                err: BaseException = translate(exc, what)
-            elif isinstance(exc, Exception):
-                err = exc
-            else:  # KeyboardInterrupt, SystemExit: the leader re-raises; others get an error
-                err = StorageError(f"{what}: interrupted ({type(exc).__name__}); not written")
             for op in ops:
                 if not op.done:
-                    op.error = err
+                    if isinstance(exc, lmdb.Error):
+                        op.error = translate(exc, op.what)
+                    elif isinstance(exc, Exception):
+                        op.error = exc
+                    else:  # KeyboardInterrupt, SystemExit: the leader re-raises it
+                        op.error = StorageError(
+                            f"{op.what}: interrupted ({type(exc).__name__}); nothing was written"
+                        )
                     op.done = True
             if not isinstance(exc, Exception):
                 raise
@@ -550,7 +589,7 @@ class Storage:
                 self.commits += 1
                 self.commit_cond.notify_all()
 
-    def _commit_with_growth(self, ops: list[_Op], what: str) -> None:
+    def _commit_with_growth(self, ops: list[_Op]) -> None:
         while True:
             adopt = grow = False
             self._enter()
@@ -592,26 +631,26 @@ class Storage:
             op = ops[0]
             try:
                 op.result = op.fn(txn)
-            except (EventLogError, ValueError, TypeError) as exc:
-                op.error = exc
+            except lmdb.Error:
+                raise  # map growth or a failed transaction: handled for the whole group
+            except Exception as exc:
+                op.error = _plain_error(exc, op.what)
             return
         for op in ops:
             child = self.env.begin(write=True, parent=txn)
             try:
                 op.result = op.fn(child)
-            except lmdb.MapFullError:
+            except lmdb.Error:
                 child.abort()
                 raise
             except Exception as exc:
                 child.abort()
-                if isinstance(exc, lmdb.Error):
-                    raise
-                op.error = exc
+                op.error = _plain_error(exc, op.what)
             else:
                 child.commit()
 
     def _grow_map(self) -> None:
-        with self._gate.exclusive(held=0):
+        with self._gate.exclusive():
             current = self.env.info()["map_size"]
             self.env.set_mapsize(current * 2)
 
@@ -628,16 +667,27 @@ class Storage:
     # -- teardown --
 
     def close(self) -> None:
+        """Close the environment once no transaction of this process uses it.
+
+        If interrupted while waiting (KeyboardInterrupt), nothing is closed and the
+        environment stays usable.
+        """
         if self.forked or self.closed:
             return
-        with self._write_cv:
+        cv = self._write_cv
+        with cv:
             while self._leading:
-                self._write_cv.wait()
-            self._leading = True  # no group starts after close
-            self.closed = True
-            self._write_cv.notify_all()
-        with self._gate.exclusive(held=0):
-            self.env.close()
+                cv.wait()
+            self._leading = True  # no write group starts while closing
+        try:
+            with self._gate.exclusive():
+                self.closed = True
+                self.env.close()
+        finally:
+            with cv:
+                if not self.closed:
+                    self._leading = False
+                cv.notify_all()
         with self.commit_cond:
             self.commit_cond.notify_all()
 
@@ -742,15 +792,28 @@ def acquire(
             f"got {durability!r}"
         )
     if map_size is not None and (
-        not isinstance(map_size, int) or isinstance(map_size, bool) or map_size < 1 << 16
+        not isinstance(map_size, int)
+        or isinstance(map_size, bool)
+        or not 1 << 16 <= map_size <= 1 << 50
     ):
-        raise InvalidArgumentError(f"map_size must be an integer >= 65536 bytes; got {map_size!r}")
-    path = os.path.abspath(os.fspath(path))
+        raise InvalidArgumentError(
+            f"map_size must be an integer from 65536 to 2**50 bytes; got {map_size!r}"
+        )
+    if not path or "\0" in path:
+        raise InvalidArgumentError(f"path must be a non-empty directory path; got {path!r}")
+    path = os.path.abspath(path)
     with _registry_lock:
-        existed = check_directory(path, create=create, readonly=readonly)
-        if not existed:
-            _create_log(path)
-        st = os.stat(path)
+        try:
+            existed = check_directory(path, create=create, readonly=readonly)
+            if not existed:
+                _create_log(path)
+            st = os.stat(path)
+        except EventLogError:
+            raise
+        except PermissionError as exc:
+            raise PermissionDeniedError(f"permission denied opening {path!r}: {exc}") from None
+        except OSError as exc:
+            raise StorageError(f"cannot open a log at {path!r}: {exc}") from None
         ident = (st.st_dev, st.st_ino)
         storage = _registry.get(ident)
         if storage is not None and not storage.closed:
@@ -787,6 +850,9 @@ def release(storage: Storage) -> None:
         storage.refcount -= 1
         if storage.refcount > 0:
             return
+        # Closed under the registry lock: an open of the same path meanwhile would
+        # otherwise open the same files a second time in this process. If the close is
+        # interrupted, the environment stays registered (and open) for later opens.
+        storage.close()
         if _registry.get(storage.ident) is storage:
             del _registry[storage.ident]
-    storage.close()

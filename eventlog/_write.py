@@ -411,16 +411,18 @@ class Appender:
             state.index_bytes += enc.nbytes
             if enc.max_timestamp > state.max_timestamp:
                 state.max_timestamp = enc.max_timestamp
-                # A sparse time index, like Kafka's: an entry when the running maximum
-                # timestamp grows and enough bytes went by since the last entry (the first
-                # batch always gets one). Lookups scan forward from the entry before.
-                if state.index_bytes >= TIME_INDEX_INTERVAL or state.batches == 1:
-                    txn.put(
-                        TIME_KEY.pack(tid, g.partition, enc.max_timestamp, base),
-                        b"",
-                        db=self._dbs[b"timeindex"],
-                    )
-                    state.index_bytes = 0
+            # A sparse time index, like Kafka's: an entry (running maximum timestamp, base
+            # offset) at least every TIME_INDEX_INTERVAL bytes, and for the first batch.
+            # A lookup starts at the last entry whose maximum is below the target, so it
+            # scans at most about one interval of batches, whatever order timestamps
+            # arrive in.
+            if state.index_bytes >= TIME_INDEX_INTERVAL or state.batches == 1:
+                txn.put(
+                    TIME_KEY.pack(tid, g.partition, state.max_timestamp, base),
+                    b"",
+                    db=self._dbs[b"timeindex"],
+                )
+                state.index_bytes = 0
             txn.put(pkey, state.pack(), db=bdb)
             out.append((g.partition, base))
         return out

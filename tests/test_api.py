@@ -696,16 +696,19 @@ def test_scan_end_offset(three: eventlog.Log) -> None:
 
 def test_scan_pages_with_short_reads(three: eventlog.Log,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # White-box: scan reads its pages through Log._read (topic, partition, offset,
+    # max_records, ...), each page in its own short transaction.
+    expected = [r for p in range(3) for r in three.read("t", p)]
     calls: list[int] = []
-    real_read = three.read
+    real_read = three._read
 
     def counting_read(*args: object, **kwargs: object) -> list[Record]:
-        calls.append(kwargs.get("max_records", -1))  # type: ignore[arg-type]
-        return real_read(*args, **kwargs)  # type: ignore[arg-type]
+        calls.append(args[3])  # type: ignore[arg-type]
+        return real_read(*args, **kwargs)  # type: ignore[arg-type, return-value]
 
-    monkeypatch.setattr(three, "read", counting_read)
+    monkeypatch.setattr(three, "_read", counting_read)
     records = list(three.scan("t", page_size=2))
-    assert records == [r for p in range(3) for r in real_read("t", p)]
+    assert records == expected
     # 5, 6 and 7 records in pages of 2: at least 3 + 3 + 4 page reads, each of <= 2.
     assert len(calls) >= 10
     assert set(calls) == {2}
