@@ -49,7 +49,8 @@ MAX_TIMESTAMP: Final = (1 << 63) - 1
 
 @attrs.define(slots=True)
 class PartitionState:
-    """Mutable per-partition counters, stored in the ``partitions`` sub-database."""
+    """Mutable per-partition counters, stored in the ``batches`` sub-database under
+    ``state_key()`` (right after the partition's last batch)."""
 
     log_start: int = 0
     next_offset: int = 0

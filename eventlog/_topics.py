@@ -332,7 +332,8 @@ class TopicConfig:
         cleanup_policy: ``"delete"``, ``"compact"`` or ``"compact,delete"``.
         retention_ms: how long records are kept (delete policy); -1 = forever.
         retention_bytes: the most bytes a partition keeps (delete policy); -1 = no limit.
-        max_message_bytes: the largest record batch accepted.
+        max_message_bytes: the largest record accepted (key + value + headers; Kafka
+            applies it to a whole batch).
         compression_type: ``"producer"``, ``"zstd"`` or ``"uncompressed"``.
         compression_zstd_level: zstd level used when compressing.
         message_timestamp_type: ``"CreateTime"`` or ``"LogAppendTime"``.
