@@ -29,6 +29,7 @@ from ._errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
+from ._partitioner import default_partition
 from ._read import BatchCache, Reader
 from ._records import (
     BatchMetadata,
@@ -47,9 +48,13 @@ from ._topics import (
     topic_collision_key,
     validate_topic_name,
 )
-from ._write import Appender, Uniform
+from ._write import Appender, Uniform, new_group
 
 T = TypeVar("T")
+
+
+class _TopicChanged(Exception):
+    """Raised inside a fast-path write when the topic changed since it was validated."""
 
 
 def _now_ms() -> int:
@@ -442,6 +447,21 @@ class Log:
             RecordTooLargeError: nothing is written.
         """
         self._check()
+        info = self._catalog.cached(topic) if type(topic) is str else None
+        if (
+            info is not None
+            and headers is None
+            and (type(value) is bytes or value is None)
+            and (key is None or type(key) is bytes)
+            and (partition is None or (type(partition) is int and 0 <= partition < info.partitions))
+            and (timestamp is None or (type(timestamp) is int and 0 <= timestamp <= MAX_TIMESTAMP))
+            and (key is not None or not info.config.compacted)
+            and len(value or b"") + len(key or b"") <= info.config.max_message_bytes
+        ):
+            try:
+                return self._append_one(info, value, key, partition, timestamp)
+            except _TopicChanged:
+                pass  # altered or re-created meanwhile: the general path checks it all again
         # The columns of a one-record batch, built directly (no NewRecord, no transpose).
         return self._append(
             topic,
@@ -451,6 +471,43 @@ class Log:
             (timestamp,),
             (headers,) if headers is not None else None,
         )[0]
+
+    def _append_one(
+        self,
+        info: TopicInfo,
+        value: bytes | None,
+        key: bytes | None,
+        partition: int | None,
+        timestamp: int | None,
+    ) -> RecordMetadata:
+        """The single-record fast path, for inputs already known valid for ``info``.
+
+        Durable single appends are bound by fsync, but with several threads the Python
+        work of each append is serialised by the GIL: less of it means larger groups.
+        """
+        config = info.config
+        if timestamp is None or config.message_timestamp_type == "LogAppendTime":
+            timestamp = _now_ms()
+        if partition is None:
+            count = info.partitions
+            if count == 1:
+                partition = 0
+            elif key is not None:
+                partition = default_partition(key, count)
+            else:
+                partition = self._appender.sticky_for(info.name).partition(count, len(value or b""))
+        group = new_group(partition, value, key, timestamp)
+        self._appender.encode(info, [group])
+        topic = info.name
+
+        def write(txn: Any) -> list[tuple[int, int]]:
+            current = self._catalog.get(txn, topic, writing=True)
+            if current is not info and current != info:
+                raise _TopicChanged
+            return self._appender.write_groups(txn, info, [group])
+
+        offset = self._write(write, f"appending to topic {topic!r}")[0][1]
+        return RecordMetadata(topic, partition, offset, timestamp)
 
     def append_batch(self, topic: str, records: Iterable[NewRecord]) -> BatchMetadata:
         """Append many records atomically: all are written, or none.

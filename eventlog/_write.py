@@ -128,6 +128,15 @@ class _Group:
         self.key_sizes: tuple[int, ...] | None = None
 
 
+def new_group(partition: int, value: bytes | None, key: bytes | None, timestamp: int) -> _Group:
+    """A one-record group (the single-append fast path)."""
+    group = _Group(partition)
+    group.values = (value,)
+    group.keys = (key,) if key is not None else None
+    group.timestamps = timestamp
+    return group
+
+
 class Appender:
     """Turns the records of one append call into per-partition batches and stores them.
 
@@ -302,14 +311,14 @@ class Appender:
         elif keys is None:
             # No keys: the sticky partitioner keeps a batch together.
             nbytes = sum(map(len, filter(None, cols["values"])))
-            single = self._sticky_for(info.name).partition(count, nbytes)
+            single = self.sticky_for(info.name).partition(count, nbytes)
             chosen = None
         else:
             chosen = [default_partition(k, count) if k is not None else None for k in keys]
             if None in chosen:
                 for i, p in enumerate(chosen):
                     if p is None:
-                        chosen[i] = self._sticky_for(info.name).partition(
+                        chosen[i] = self.sticky_for(info.name).partition(
                             count, len(cols["values"][i] or b"")
                         )
         if chosen is not None:
@@ -343,7 +352,7 @@ class Appender:
             groups.append(g)
         return groups
 
-    def _sticky_for(self, topic: str) -> StickyPartitioner:
+    def sticky_for(self, topic: str) -> StickyPartitioner:
         # One sticky state per topic, as in Kafka's producer.
         sticky = self._sticky.get(topic)
         if sticky is None:
@@ -353,7 +362,7 @@ class Appender:
     def _choose(self, topic: str, key: bytes | None, count: int, value: bytes | None) -> int:
         if key is not None:
             return default_partition(key, count)
-        return self._sticky_for(topic).partition(count, len(value or b""))
+        return self.sticky_for(topic).partition(count, len(value or b""))
 
     def encode(self, info: TopicInfo, groups: list[_Group]) -> None:
         config = info.config
