@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -221,3 +223,25 @@ def test_open_reports_os_errors_as_storage_errors(tmp_path: Path) -> None:
     with pytest.raises(eventlog.StorageError):
         eventlog.open(tmp_path / "log")
     assert os.listdir(tmp_path / "log") == ["data.mdb"]
+
+
+@pytest.mark.parametrize("use_fast_path", [True, False])
+def test_config_changed_by_another_process_is_enforced_at_once(
+    tmp_path: Path, use_fast_path: bool
+) -> None:
+    """This process's cached topic definition is stale after another process alters the
+    topic; the write transaction sees the change and the append is checked against it."""
+    path = tmp_path / "log"
+    with eventlog.open(path) as log:
+        log.create_topic("t")
+        log.append("t", b"warm the cache")
+        subprocess.run(
+            [sys.executable, "-c",
+             "import sys, eventlog; eventlog.open(sys.argv[1]).alter_topic("
+             "'t', max_message_bytes=10)", str(path)],
+            check=True, timeout=60,
+        )
+        headers = None if use_fast_path else [("h", b"v")]  # headers take the general path
+        with pytest.raises(eventlog.RecordTooLargeError):
+            log.append("t", b"x" * 100, headers=headers)
+        assert log.end_offsets("t") == {0: 1}
