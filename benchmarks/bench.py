@@ -579,7 +579,7 @@ def median_open_ms(el_path: Path, sqlite_path: Path, lmdb_path: Path,
     cycles: list[tuple[Callable[[Path, bool], float], Path]] = [
         (el_open_cycle, el_path), (sqlite_open_cycle, sqlite_path), (lmdb_open_cycle, lmdb_path)]
     for fn, path in cycles:
-        fn(path)  # warm the page cache
+        fn(path, first_read)  # warm the page cache
     samples: list[list[float]] = [[] for _ in cycles]
     for _ in range(OPEN_CYCLES):
         for out, (cycle, where) in zip(samples, cycles, strict=True):
