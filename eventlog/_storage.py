@@ -117,7 +117,10 @@ def _read_meta_pages(data_path: str, file_size: int) -> tuple[int, int]:
 
     A data file shorter than its newest meta page says would crash a plain ``lmdb.open``
     with SIGBUS when the missing pages are touched; checking first turns that into an error.
+    The offsets are those of LMDB's 64-bit builds (on 32-bit builds nothing is checked).
     """
+    if sys.maxsize <= 2**32:  # pragma: no cover - 32-bit LMDB lays meta pages out otherwise
+        return 0, 0
     with open(data_path, "rb") as f:
         head = f.read(min(file_size, 65536 * 2))
     candidates: list[tuple[int, int, int]] = []  # (txnid, psize, last_pg)
@@ -434,7 +437,11 @@ class Storage:
                 try:
                     dbs[name] = self.env.open_db(name, create=False)
                 except lmdb.NotFoundError:
-                    dbs[name] = None
+                    # Every version creates all of them; a missing one is damage. (A
+                    # None handle would silently address LMDB's main database instead.)
+                    raise CorruptLogError(
+                        f"{self.path!r}: the {name.decode()!r} sub-database is missing"
+                    ) from None
             return dbs
         while True:
             try:
