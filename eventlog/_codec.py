@@ -246,6 +246,49 @@ def encode_batch(
     return EncodedBatch(prefix[:_PREFIX_SIZE], payload, count, max_ts, nbytes)
 
 
+_COLUMN_HEAD: Final = struct.Struct("<I")
+_NO_NULLS: Final = _U32.pack(0)
+_ONE_NULL: Final = _U32.pack(1) + _U32.pack(0)
+
+
+def encode_single(
+    value: bytes | None,
+    key: bytes | None,
+    timestamp: int,
+    *,
+    log_append_time: bool = False,
+    compress: bool = True,
+    level: int = 1,
+) -> EncodedBatch:
+    """Encode a batch of one record without headers: the same bytes as
+    ``encode_batch([value], [key] or None, timestamp, None)``, built without the
+    per-column machinery (single appends are the latency path)."""
+    parts: list[bytes] = []
+    flags = 0
+    nbytes = 0
+    for item, flag in ((key, FLAG_KEYS), (value, 0)):
+        if flag and item is None:
+            continue  # no key column at all
+        flags |= flag
+        if item is None:
+            parts += (_U32.pack(2), b"0s", _ONE_NULL)
+        else:
+            text = b"%ds" % len(item)
+            parts += (_U32.pack(len(text)), text, _NO_NULLS, item)
+            nbytes += len(item)
+    payload = b"".join(parts)
+    size = len(payload)
+    if compress and size >= COMPRESSION_THRESHOLD:
+        compressed = _compressor(level).compress(payload)
+        if len(compressed) < size:
+            payload = compressed
+            flags |= CODEC_ZSTD
+    if log_append_time:
+        flags |= FLAG_LOG_APPEND_TIME
+    prefix = HEADER.pack(BATCH_FORMAT, flags, 0, 1, 0, timestamp, timestamp, size, 0)
+    return EncodedBatch(prefix[:_PREFIX_SIZE], payload, 1, timestamp, nbytes)
+
+
 class DecodedBatch:
     """The columns of one decoded batch (offsets absolute)."""
 

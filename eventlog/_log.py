@@ -496,8 +496,7 @@ class Log:
                 partition = default_partition(key, count)
             else:
                 partition = self._appender.sticky_for(info.name).partition(count, len(value or b""))
-        group = new_group(partition, value, key, timestamp)
-        self._appender.encode(info, [group])
+        group = new_group(info, partition, value, key, timestamp)
         topic = info.name
 
         def write(txn: Any) -> list[tuple[int, int]]:

@@ -14,7 +14,7 @@ from ._catalog import (
     TopicInfo,
     state_key,
 )
-from ._codec import EncodedBatch, encode_batch
+from ._codec import EncodedBatch, encode_batch, encode_single
 from ._errors import (
     CorruptLogError,
     InvalidArgumentError,
@@ -128,12 +128,23 @@ class _Group:
         self.key_sizes: tuple[int, ...] | None = None
 
 
-def new_group(partition: int, value: bytes | None, key: bytes | None, timestamp: int) -> _Group:
-    """A one-record group (the single-append fast path)."""
+def new_group(
+    info: TopicInfo, partition: int, value: bytes | None, key: bytes | None, timestamp: int
+) -> _Group:
+    """A one-record group, already encoded (the single-append fast path)."""
     group = _Group(partition)
     group.values = (value,)
     group.keys = (key,) if key is not None else None
     group.timestamps = timestamp
+    config = info.config
+    group.encoded = encode_single(
+        value,
+        key,
+        timestamp,
+        log_append_time=config.message_timestamp_type == "LogAppendTime",
+        compress=config.compression_type != "uncompressed",
+        level=config.compression_zstd_level,
+    )
     return group
 
 
