@@ -414,6 +414,27 @@ def _decode_header_block(block: bytes) -> Headers:
     return tuple(items)
 
 
+def verified_header(
+    key: bytes, value: bytes | memoryview
+) -> tuple[int, int, int, int, int, int, int, int, int]:
+    """A stored batch's header, after checking the whole batch's CRC (no decompression).
+
+    Raises:
+        CorruptLogError: the checksum does not match or the header is not a batch header.
+    """
+    header = read_header(value)
+    fmt, flags, *_rest, crc = header
+    if fmt != BATCH_FORMAT or flags & ~_KNOWN_FLAGS:
+        raise CorruptLogError(f"record batch has unknown format {fmt} / flags {flags:#x}")
+    mv = memoryview(value)
+    actual = zlib.crc32(key, zlib.crc32(mv[HEADER_SIZE:], zlib.crc32(mv[:_PREFIX_SIZE])))
+    if actual != crc:
+        raise CorruptLogError(
+            f"record batch checksum mismatch (stored {crc:#010x}, computed {actual:#010x})"
+        )
+    return header
+
+
 def decode_batch(key: bytes, value: bytes | memoryview, base_offset: int) -> DecodedBatch:
     """Verify and decode one stored batch.
 

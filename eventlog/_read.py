@@ -9,7 +9,7 @@ from itertools import repeat
 from typing import Any, Final
 
 from ._catalog import BATCH_KEY, STATE_OFFSET, TIME_KEY, PartitionState, TopicInfo, state_key
-from ._codec import DecodedBatch, batch_crc, decode_batch, read_header
+from ._codec import DecodedBatch, batch_crc, decode_batch, read_header, verified_header
 from ._errors import CorruptLogError, InvalidArgumentError, PartitionNotFoundError
 from ._records import Headers, Record, RecordColumns
 
@@ -135,6 +135,18 @@ class Reader:
             return None
         return self._decode(info, partition, base, bytes(key), cursor.value())
 
+    @staticmethod
+    def _corrupt(
+        info: TopicInfo, partition: int, base: int, exc: CorruptLogError
+    ) -> CorruptLogError:
+        return CorruptLogError(
+            f"topic {info.name!r} partition {partition}: the record batch at offset "
+            f"{base} is corrupt: {exc.message}",
+            topic=info.name,
+            partition=partition,
+            offset=base,
+        )
+
     def _decode(
         self, info: TopicInfo, partition: int, base: int, key: bytes, value: Any
     ) -> DecodedBatch:
@@ -150,13 +162,7 @@ class Reader:
         try:
             batch = decode_batch(key, value, base)
         except CorruptLogError as exc:
-            raise CorruptLogError(
-                f"topic {info.name!r} partition {partition}: the record batch at offset "
-                f"{base} is corrupt: {exc.message}",
-                topic=info.name,
-                partition=partition,
-                offset=base,
-            ) from None
+            raise self._corrupt(info, partition, base, exc) from None
         cache.put(cache_key, crc, batch, max(len(value), read_header(value)[7]))
         return batch
 
@@ -274,12 +280,26 @@ class Reader:
         position = start
         bcursor = txn.cursor(db=self._batches_db)
         while position < state.next_offset:
-            batch = self.batch_at(txn, bcursor, info, partition, position)
-            if batch is None:
+            # Batches whose largest timestamp is older are skipped on their (checksummed)
+            # header alone; only the batch holding the answer is decoded.
+            if not bcursor.set_range(BATCH_KEY.pack(tid, partition, position)):
                 return None
-            start = batch.index_of(position)
-            for i in range(start, batch.count):
+            key = bytes(bcursor.key())
+            t, p, base = BATCH_KEY.unpack(key)
+            if (t, p) != (tid, partition) or base == STATE_OFFSET:
+                return None
+            if base < position:  # pragma: no cover - set_range never lands below
+                return None
+            try:
+                header = verified_header(key, bcursor.value())
+            except CorruptLogError as exc:
+                raise self._corrupt(info, partition, base, exc) from None
+            if header[6] < timestamp:  # max timestamp
+                position = base + header[4] + 1  # past its last offset
+                continue
+            batch = self._decode(info, partition, base, key, bcursor.value())
+            for i in range(batch.count):
                 if batch.timestamps[i] >= timestamp:
                     return batch.offsets[i]
-            position = batch.last_offset + 1
+            position = batch.last_offset + 1  # pragma: no cover - the header said otherwise
         return None

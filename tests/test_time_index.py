@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eventlog
+import eventlog._catalog
 from eventlog import NewRecord
 
 
@@ -22,8 +24,19 @@ def _brute_force(records: list[tuple[int, int]], t: int) -> int | None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**32), value_size=st.sampled_from([10, 300, 3000]))
+@given(
+    seed=st.integers(0, 2**32),
+    value_size=st.sampled_from([10, 300, 3000]),
+    interval=st.sampled_from([256, 4096, eventlog._catalog.TIME_INDEX_INTERVAL]),
+)
 def test_sparse_index_matches_brute_force(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, value_size: int, interval: int
+) -> None:
+    with mock.patch("eventlog._write.TIME_INDEX_INTERVAL", interval):
+        _check_against_brute_force(tmp_path_factory, seed, value_size)
+
+
+def _check_against_brute_force(
     tmp_path_factory: pytest.TempPathFactory, seed: int, value_size: int
 ) -> None:
     rng = random.Random(seed)
@@ -50,14 +63,34 @@ def test_sparse_index_matches_brute_force(
             assert log.offsets_for_times("t", t) == {0: _brute_force(stored, t)}, t
 
 
-def test_index_is_sparse(tmp_path: Path) -> None:
-    """Single appends with rising timestamps add an index entry about every 4 KiB, not one
-    per append (each entry is another B-tree page in the commit)."""
-    with eventlog.open(tmp_path / "log", durability="off") as log:
+@pytest.mark.parametrize("interval", [4096, eventlog._catalog.TIME_INDEX_INTERVAL])
+def test_index_is_sparse(tmp_path: Path, interval: int) -> None:
+    """Appends add an index entry about once per interval of bytes, not one per append
+    (each entry is another B-tree page in the commit)."""
+    with mock.patch("eventlog._write.TIME_INDEX_INTERVAL", interval), \
+            eventlog.open(tmp_path / "log", durability="off") as log:
         log.create_topic("t")
         for i in range(400):
             log.append("t", b"x" * 100, timestamp=1_000 + i)
         db = log._storage.dbs[b"timeindex"]
         entries = log._storage.read(lambda txn: txn.stat(db)["entries"])
-        assert 1 <= entries <= 400 * 100 // 4096 + 2
+        assert 1 <= entries <= 400 * 100 // interval + 2
         assert log.offsets_for_times("t", 1_250) == {0: 250}
+
+
+def test_lookup_decodes_only_the_batch_holding_the_answer(tmp_path: Path) -> None:
+    """Backfilled (older) timestamps after a newer batch: the lookup skips batches on their
+    headers and decodes one, instead of decoding every batch in between."""
+    with eventlog.open(tmp_path / "log", durability="off") as log:
+        log.create_topic("t")
+        log.append_columns("t", [b"a"] * 10, timestamp=1_000)
+        for _ in range(300):
+            log.append_columns("t", [b"b"] * 10, timestamp=500)  # older than the max
+        log.append_columns("t", [b"c"] * 10, timestamp=5_000)
+        import eventlog._read as read_module
+
+        with mock.patch.object(read_module, "decode_batch",
+                               wraps=read_module.decode_batch) as decode:
+            assert log.offsets_for_times("t", 2_000) == {0: 3_010}
+            assert log.offsets_for_times("t", 600) == {0: 0}
+        assert decode.call_count <= 2
