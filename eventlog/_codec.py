@@ -447,16 +447,10 @@ def decode_batch(key: bytes, value: bytes | memoryview, base_offset: int) -> Dec
         CorruptLogError: the checksum does not match or the batch is malformed. The caller
             adds topic/partition context.
     """
-    fmt, flags, _reserved, count, last_delta, base_ts, max_ts, size, crc = read_header(value)
-    if fmt != BATCH_FORMAT or flags & ~_KNOWN_FLAGS:
-        raise CorruptLogError(f"record batch has unknown format {fmt} / flags {flags:#x}")
-    mv = memoryview(value)
-    payload_view = mv[HEADER_SIZE:]
-    actual = zlib.crc32(key, zlib.crc32(payload_view, zlib.crc32(mv[:_PREFIX_SIZE])))
-    if actual != crc:
-        raise CorruptLogError(
-            f"record batch checksum mismatch (stored {crc:#010x}, computed {actual:#010x})"
-        )
+    _fmt, flags, _reserved, count, last_delta, base_ts, max_ts, size, _crc = verified_header(
+        key, value
+    )
+    payload_view = memoryview(value)[HEADER_SIZE:]
     codec = flags & _CODEC_MASK
     try:
         if codec == CODEC_ZSTD:
