@@ -76,6 +76,9 @@ COMPRESSION_THRESHOLD: Final = 512
 
 _BIG_ENDIAN: Final = sys.byteorder == "big"
 _SIZES_TEXT_CHARS: Final = b"0123456789s"
+# The sizes text of items shorter than 4 KiB, precomputed: joining lookups is twice as fast
+# as formatting a thousand numbers.
+_SIZE_TEXTS: Final = [b"%ds" % size for size in range(4096)]
 
 _local = threading.local()
 
@@ -178,7 +181,10 @@ def _encode_column(
     if n and sizes.count(sizes[0]) == n:
         text = (b"%ds" % sizes[0]) * n  # fixed-size items (ids, hashes): no formatting
     else:
-        text = (b"%ds" * n) % sizes
+        try:
+            text = b"".join(map(_SIZE_TEXTS.__getitem__, sizes))  # small items: a lookup
+        except IndexError:
+            text = (b"%ds" * n) % sizes
     out.append(_U32.pack(len(text)))
     out.append(text)
     out.append(_U32.pack(null_count))

@@ -82,3 +82,13 @@ def test_truncated_batch_is_detected() -> None:
     for cut in (0, HEADER_SIZE - 1, HEADER_SIZE, len(stored) - 1):
         with pytest.raises(CorruptLogError):
             decode_batch(KEY, stored[:cut], 42)
+
+
+def test_large_and_small_items_round_trip() -> None:
+    # Sizes below 4 KiB come from a lookup table, larger ones are formatted.
+    values: list[bytes | None] = [b"a" * 10, b"b" * 5000, None, b"", b"c" * 70_000, b"d" * 4095]
+    keys: list[bytes | None] = [b"k" * 4096, None, b"k", b"k" * 4095, b"", b"k" * 9000]
+    encoded = encode_batch(values, keys, 7, None)
+    batch = decode_batch(KEY, encoded.value(KEY), 42)
+    assert batch.values == values
+    assert batch.keys == keys
