@@ -193,6 +193,31 @@ def _encode_column(
     return len(blob)
 
 
+def _finish(
+    payload: bytes,
+    flags: int,
+    count: int,
+    base_ts: int,
+    max_ts: int,
+    nbytes: int,
+    *,
+    compress: bool,
+    level: int,
+    log_append_time: bool,
+) -> EncodedBatch:
+    """Compress the payload when it pays off and build the header (dense offsets)."""
+    size = len(payload)
+    if compress and size >= COMPRESSION_THRESHOLD:
+        compressed = _compressor(level).compress(payload)
+        if len(compressed) < size:
+            payload = compressed
+            flags |= CODEC_ZSTD
+    if log_append_time:
+        flags |= FLAG_LOG_APPEND_TIME
+    prefix = HEADER.pack(BATCH_FORMAT, flags, 0, count, count - 1, base_ts, max_ts, size, 0)
+    return EncodedBatch(prefix[:_PREFIX_SIZE], payload, count, max_ts, nbytes)
+
+
 def encode_batch(
     values: Sequence[bytes | None],
     keys: Sequence[bytes | None] | None,
@@ -239,17 +264,17 @@ def encode_batch(
     if headers is not None:
         flags |= FLAG_HEADERS
         nbytes += _encode_column([_encode_header_block(h) for h in headers], columns)
-    payload = b"".join(columns)
-    size = len(payload)
-    if compress and size >= COMPRESSION_THRESHOLD:
-        compressed = _compressor(level).compress(payload)
-        if len(compressed) < size:
-            payload = compressed
-            flags |= CODEC_ZSTD
-    if log_append_time:
-        flags |= FLAG_LOG_APPEND_TIME
-    prefix = HEADER.pack(BATCH_FORMAT, flags, 0, count, count - 1, base_ts, max_ts, size, 0)
-    return EncodedBatch(prefix[:_PREFIX_SIZE], payload, count, max_ts, nbytes)
+    return _finish(
+        b"".join(columns),
+        flags,
+        count,
+        base_ts,
+        max_ts,
+        nbytes,
+        compress=compress,
+        level=level,
+        log_append_time=log_append_time,
+    )
 
 
 _COLUMN_HEAD: Final = struct.Struct("<I")
@@ -282,17 +307,17 @@ def encode_single(
             text = b"%ds" % len(item)
             parts += (_U32.pack(len(text)), text, _NO_NULLS, item)
             nbytes += len(item)
-    payload = b"".join(parts)
-    size = len(payload)
-    if compress and size >= COMPRESSION_THRESHOLD:
-        compressed = _compressor(level).compress(payload)
-        if len(compressed) < size:
-            payload = compressed
-            flags |= CODEC_ZSTD
-    if log_append_time:
-        flags |= FLAG_LOG_APPEND_TIME
-    prefix = HEADER.pack(BATCH_FORMAT, flags, 0, 1, 0, timestamp, timestamp, size, 0)
-    return EncodedBatch(prefix[:_PREFIX_SIZE], payload, 1, timestamp, nbytes)
+    return _finish(
+        b"".join(parts),
+        flags,
+        1,
+        timestamp,
+        timestamp,
+        nbytes,
+        compress=compress,
+        level=level,
+        log_append_time=log_append_time,
+    )
 
 
 class DecodedBatch:
