@@ -943,9 +943,13 @@ class Log:
                 return False
             # In-process commits notify the condition; other processes are polled.
             pause = 0.005 if remaining is None else min(0.005, remaining)
-            with storage.commit_cond:
+            with storage.commit_lock:
                 if storage.commits == seen and not storage.closed:
-                    storage.commit_cond.wait(pause)
+                    storage.waiters += 1
+                    try:
+                        storage.commit_cond.wait(pause)
+                    finally:
+                        storage.waiters -= 1
             self._check()
 
 

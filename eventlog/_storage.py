@@ -279,21 +279,24 @@ class _Gate:
     and an environment must not be closed under a running transaction.
     """
 
-    __slots__ = ("_active", "_cond", "_exclusive")
+    __slots__ = ("_active", "_cond", "_exclusive", "_lock")
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        # `with lock` (C) instead of `with condition` (Python): enter/leave run on every
+        # transaction; the condition shares the lock for the rare waits.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._active = 0
         self._exclusive = False
 
     def enter(self) -> None:
-        with self._cond:
+        with self._lock:
             while self._exclusive:
                 self._cond.wait()
             self._active += 1
 
     def leave(self) -> None:
-        with self._cond:
+        with self._lock:
             self._active -= 1
             if self._exclusive and self._active == 0:
                 self._cond.notify_all()
@@ -301,7 +304,7 @@ class _Gate:
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         """Wait until no transaction of this process runs, and block new ones meanwhile."""
-        with self._cond:
+        with self._lock:
             while self._exclusive:
                 self._cond.wait()
             self._exclusive = True
@@ -315,7 +318,7 @@ class _Gate:
         try:
             yield
         finally:
-            with self._cond:
+            with self._lock:
                 self._exclusive = False
                 self._cond.notify_all()
 
@@ -355,12 +358,15 @@ class Storage:
         self.closed = False
         self.forked = False
         self._gate = _Gate()
-        self._write_cv = threading.Condition(threading.Lock())
+        self._write_lock = threading.Lock()
+        self._write_cv = threading.Condition(self._write_lock)
         self._leading = False
         self._last_group = 0
         self._pending: list[_Op] = []
         self._writer_thread: int | None = None
-        self.commit_cond = threading.Condition(threading.Lock())
+        self.commit_lock = threading.Lock()
+        self.commit_cond = threading.Condition(self.commit_lock)
+        self.waiters = 0  # threads in Log.wait(): commits notify only when there are some
         self.commits = 0
         # Caches owned by the layer above (topic catalog, decoded batches); kept here so
         # that every Log sharing this environment shares them.
@@ -522,7 +528,7 @@ class Storage:
             )
         op = _Op(fn, what)
         cv = self._write_cv
-        with cv:
+        with self._write_lock:
             self.check_usable()
             self._pending.append(op)
             try:
@@ -558,7 +564,7 @@ class Storage:
                 # about to queue again. Let them (release the GIL once) so this commit
                 # serves them too, instead of alternating groups of 1 and of n - 1.
                 time.sleep(0)
-            with cv:
+            with self._write_lock:
                 ops, self._pending = self._pending, []
                 self._last_group = len(ops)
             self._writer_thread = threading.get_ident()
@@ -569,7 +575,7 @@ class Storage:
                 if not op.done:
                     op.error = StorageError(f"{op.what}: interrupted; nothing was written")
                     op.done = True
-            with cv:
+            with self._write_lock:
                 # Hand over: a waiter whose operation is still pending leads the next group.
                 self._leading = False
                 cv.notify_all()
@@ -592,9 +598,10 @@ class Storage:
             if not isinstance(exc, Exception):
                 raise
         else:
-            with self.commit_cond:
+            with self.commit_lock:
                 self.commits += 1
-                self.commit_cond.notify_all()
+                if self.waiters:
+                    self.commit_cond.notify_all()
 
     def _commit_with_growth(self, ops: list[_Op]) -> None:
         while True:
@@ -682,7 +689,7 @@ class Storage:
         if self.forked or self.closed:
             return
         cv = self._write_cv
-        with cv:
+        with self._write_lock:
             while self._leading:
                 cv.wait()
             self._leading = True  # no write group starts while closing
@@ -691,11 +698,11 @@ class Storage:
                 self.closed = True
                 self.env.close()
         finally:
-            with cv:
+            with self._write_lock:
                 if not self.closed:
                     self._leading = False
                 cv.notify_all()
-        with self.commit_cond:
+        with self.commit_lock:
             self.commit_cond.notify_all()
 
 
