@@ -39,6 +39,8 @@ STATE_OFFSET: Final = (1 << 64) - 1
 # their checksummed headers and decodes only the batch holding the answer, so a sparser
 # index costs little and keeps the index page out of almost every commit).
 TIME_INDEX_INTERVAL: Final = 1 << 20
+# ... where each batch also counts as this many bytes: at most 256 batches per entry.
+TIME_INDEX_BATCH_WEIGHT: Final = 4096
 
 
 def state_key(topic_id: int, partition: int) -> bytes:

@@ -614,7 +614,7 @@ class Log:
         storage = self._storage
         if type(topic) is not str:
             validate_topic_name(topic)
-        info = self._catalog.cached(topic)
+        cached = info = self._catalog.cached(topic)
         if info is None:
             info = storage.read(
                 lambda txn: self._catalog.get(txn, topic), f"appending to {topic!r}"
@@ -622,7 +622,21 @@ class Log:
         n = len(values)
         now = _now_ms()
         cols = self._appender.validate(info, n, values, keys, partitions, timestamps, headers, now)
-        groups = self._appender.partition(info, n, cols)
+        try:
+            groups = self._appender.partition(info, n, cols)
+        except PartitionNotFoundError:
+            if cached is None:
+                raise
+            # The cached definition may predate partitions another process just added.
+            info = storage.read(
+                lambda txn: self._catalog.get(txn, topic), f"appending to {topic!r}"
+            )
+            if info == cached:
+                raise
+            cols = self._appender.validate(
+                info, n, values, keys, partitions, timestamps, headers, now
+            )
+            groups = self._appender.partition(info, n, cols)
         self._appender.encode(info, groups)
 
         def write(txn: Any) -> list[tuple[int, int]]:

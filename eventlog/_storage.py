@@ -548,7 +548,15 @@ class Storage:
             if lead:
                 self._leading = True
         if lead:
-            self._lead()
+            try:
+                self._lead()
+            except BaseException:
+                # Interrupted before this group was taken: withdraw the operation, as a
+                # queued follower does, so that no later group commits it.
+                with self._write_lock:
+                    if op in self._pending:
+                        self._pending.remove(op)
+                raise
         if not op.done:  # pragma: no cover - defensive: never report an unwritten success
             raise StorageError(f"{what}: the write was not carried out")
         if op.error is not None:
@@ -598,10 +606,7 @@ class Storage:
             if not isinstance(exc, Exception):
                 raise
         else:
-            with self.commit_lock:
-                self.commits += 1
-                if self.waiters:
-                    self.commit_cond.notify_all()
+            self._note_commit()
 
     def _commit_with_growth(self, ops: list[_Op]) -> None:
         while True:
@@ -613,6 +618,7 @@ class Storage:
                 except lmdb.MapResizedError:
                     adopt = True
                 else:
+                    txid = txn.id()
                     try:
                         self._run_ops(txn, ops)
                         if all(op.error is not None for op in ops):
@@ -622,8 +628,15 @@ class Storage:
                     except lmdb.MapFullError:
                         txn.abort()
                         grow = True
-                    except BaseException:
-                        txn.abort()
+                    except BaseException as exc:
+                        if not isinstance(exc, lmdb.Error) and self._committed(txid):
+                            # Interrupted (Ctrl-C) right after the commit returned: the
+                            # writes are durable, so they must be reported as done.
+                            for op in ops:
+                                op.done = True
+                            self._note_commit()
+                        else:
+                            txn.abort()
                         raise
             finally:
                 self._gate.leave()
@@ -639,6 +652,21 @@ class Storage:
             for op in ops:
                 op.done = True
             return
+
+    def _committed(self, txid: int) -> bool:
+        """Whether transaction ``txid`` of this thread committed. Asked before aborting:
+        while it is still open, this thread holds LMDB's writer lock, so no other
+        transaction can have taken that id."""
+        try:
+            return int(self.env.info()["last_txnid"]) >= txid
+        except lmdb.Error:  # pragma: no cover
+            return False
+
+    def _note_commit(self) -> None:
+        with self.commit_lock:
+            self.commits += 1
+            if self.waiters:
+                self.commit_cond.notify_all()
 
     def _run_ops(self, txn: Any, ops: list[_Op]) -> None:
         if len(ops) == 1:

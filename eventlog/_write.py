@@ -8,6 +8,7 @@ from typing import Any, Final
 from ._catalog import (
     BATCH_KEY,
     MAX_TIMESTAMP,
+    TIME_INDEX_BATCH_WEIGHT,
     TIME_INDEX_INTERVAL,
     TIME_KEY,
     PartitionState,
@@ -428,7 +429,9 @@ class Appender:
             state.next_offset = base + enc.count
             state.size_bytes += enc.nbytes
             state.batches += 1
-            state.index_bytes += enc.nbytes
+            # Every batch also counts as TIME_INDEX_BATCH_WEIGHT bytes, so that tiny
+            # records (or tombstones) still get an entry every few hundred batches.
+            state.index_bytes += enc.nbytes + TIME_INDEX_BATCH_WEIGHT
             if enc.max_timestamp > state.max_timestamp:
                 state.max_timestamp = enc.max_timestamp
             # A sparse time index, like Kafka's: an entry (running maximum timestamp, base

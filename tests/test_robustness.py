@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import lmdb
 import pytest
@@ -245,3 +246,102 @@ def test_config_changed_by_another_process_is_enforced_at_once(
         with pytest.raises(eventlog.RecordTooLargeError):
             log.append("t", b"x" * 100, headers=headers)
         assert log.end_offsets("t") == {0: 1}
+
+
+class _InterruptAfterCommit:
+    """Wraps the environment so that a write transaction's commit succeeds and then a
+    KeyboardInterrupt arrives (a Ctrl-C that landed during the fsync)."""
+
+    def __init__(self, env: Any) -> None:
+        self._env = env
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._env, name)
+
+    def begin(self, write: bool = False, parent: Any = None, **kwargs: Any) -> Any:
+        if parent is not None:
+            return self._env.begin(write=write, parent=parent._txn, **kwargs)
+        txn = self._env.begin(write=write, **kwargs)
+        return _CommitThenInterrupt(txn) if write else txn
+
+
+class _CommitThenInterrupt:
+    def __init__(self, txn: Any) -> None:
+        self._txn = txn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._txn, name)
+
+    def commit(self) -> None:
+        self._txn.commit()
+        raise KeyboardInterrupt
+
+
+def test_interrupt_right_after_a_commit_reports_the_group_as_written(
+    log: eventlog.Log,
+) -> None:
+    storage = log._storage
+    with storage._write_lock:
+        storage._leading = True  # a busy leader: the follower below queues
+    results: list[object] = []
+    follower = threading.Thread(target=lambda: results.append(log.append("t", b"follower")))
+    follower.start()
+    deadline = time.monotonic() + 10
+    while not storage._pending and time.monotonic() < deadline:
+        time.sleep(0.001)
+    with storage._write_lock:
+        storage._leading = False
+    storage.env = _InterruptAfterCommit(storage.env)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            log.append("t", b"leader")  # leads the group {follower, leader}
+    finally:
+        storage.env = storage.env._env
+    follower.join(10)
+    assert isinstance(results[0], eventlog.RecordMetadata), results  # not "nothing written"
+    assert sorted(r.value for r in log.read("t", 0)) == [b"follower", b"leader"]
+
+
+def test_a_leader_interrupted_before_taking_its_group_withdraws_its_write(
+    log: eventlog.Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eventlog._storage as storage_module
+
+    def interrupted_sleep(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    log._storage._last_group = 2  # writers were concurrent: the leader yields first
+    monkeypatch.setattr(storage_module.time, "sleep", interrupted_sleep)
+    with pytest.raises(KeyboardInterrupt):
+        log.append("t", b"interrupted")
+    monkeypatch.undo()
+    log.append("t", b"later")
+    assert [r.value for r in log.read("t", 0)] == [b"later"]
+
+
+def test_time_index_stays_dense_enough_for_tiny_records(log: eventlog.Log) -> None:
+    """Tombstones and tiny values still get an index entry every few hundred batches, so
+    a lookup verifies a bounded number of batch headers."""
+    import eventlog._read as read_module
+
+    for i in range(3_000):
+        log.append("t", None if i % 2 else b"", key=b"k", timestamp=1_000 + i)
+    with mock.patch.object(read_module, "verified_header",
+                           wraps=read_module.verified_header) as verified:
+        assert log.offsets_for_times("t", 3_999) == {0: 2_999}
+    assert verified.call_count <= 300
+
+
+def test_append_to_a_partition_another_process_just_added(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with eventlog.open(path) as log:
+        log.create_topic("w")
+        log.append("w", b"warm the cache")
+        subprocess.run(
+            [sys.executable, "-c",
+             "import sys, eventlog; eventlog.open(sys.argv[1]).create_partitions('w', 3)",
+             str(path)],
+            check=True, timeout=60,
+        )
+        assert log.append("w", b"v", partition=2).partition == 2
+        assert log.append_batch("w", [eventlog.NewRecord(b"v", partition=2)])[0].offset == 1
