@@ -65,8 +65,9 @@ def _check_against_brute_force(
 
 @pytest.mark.parametrize("interval", [4096, eventlog._catalog.TIME_INDEX_INTERVAL])
 def test_index_is_sparse(tmp_path: Path, interval: int) -> None:
-    """Appends add an index entry about once per interval of bytes, not one per append
-    (each entry is another B-tree page in the commit)."""
+    """Appends add an index entry about once per interval (bytes appended, each batch
+    weighing an extra 4 KiB), not one per append (each entry is another B-tree page in the
+    commit)."""
     with mock.patch("eventlog._write.TIME_INDEX_INTERVAL", interval), \
             eventlog.open(tmp_path / "log", durability="off") as log:
         log.create_topic("t")
@@ -74,7 +75,8 @@ def test_index_is_sparse(tmp_path: Path, interval: int) -> None:
             log.append("t", b"x" * 100, timestamp=1_000 + i)
         db = log._storage.dbs[b"timeindex"]
         entries = log._storage.read(lambda txn: txn.stat(db)["entries"])
-        assert 1 <= entries <= 400 * 100 // interval + 2
+        per_batch = 100 + eventlog._catalog.TIME_INDEX_BATCH_WEIGHT  # bytes + batch weight
+        assert 1 <= entries <= 400 * per_batch // interval + 2
         assert log.offsets_for_times("t", 1_250) == {0: 250}
 
 
