@@ -65,17 +65,17 @@ class Reader:
         self._batch_cache = cache
 
     def states(self, txn: Any, info: TopicInfo) -> list[PartitionState]:
-        states = []
-        for p in range(info.partitions):
-            raw = txn.get(state_key(info.topic_id, p), db=self._batches_db)
-            if raw is None:
-                raise CorruptLogError(
-                    f"partition {p} of topic {info.name!r} has no state",
-                    topic=info.name,
-                    partition=p,
-                )
-            states.append(PartitionState.unpack(raw))
-        return states
+        return [self._load_state(txn, info, p) for p in range(info.partitions)]
+
+    def _load_state(self, txn: Any, info: TopicInfo, partition: int) -> PartitionState:
+        raw = txn.get(state_key(info.topic_id, partition), db=self._batches_db)
+        if raw is None:
+            raise CorruptLogError(
+                f"partition {partition} of topic {info.name!r} has no state",
+                topic=info.name,
+                partition=partition,
+            )
+        return PartitionState.unpack(raw)
 
     def state(self, txn: Any, info: TopicInfo, partition: int) -> PartitionState:
         if type(partition) is not int or isinstance(partition, bool):
@@ -90,14 +90,7 @@ class Reader:
                 topic=info.name,
                 partition=partition,
             )
-        raw = txn.get(state_key(info.topic_id, partition), db=self._batches_db)
-        if raw is None:
-            raise CorruptLogError(
-                f"partition {partition} of topic {info.name!r} has no state",
-                topic=info.name,
-                partition=partition,
-            )
-        return PartitionState.unpack(raw)
+        return self._load_state(txn, info, partition)
 
     def batch_at(
         self, txn: Any, cursor: Any, info: TopicInfo, partition: int, offset: int
