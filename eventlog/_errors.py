@@ -174,3 +174,68 @@ __all__ = [
     "TopicNotFoundError",
     "UnsupportedFormatError",
 ]
+
+
+# --- clients (producer, consumer, groups) -----------------------------------------
+
+
+class SerializationError(InvalidRecordError):
+    """A producer's key or value serializer failed (or returned something not bytes).
+
+    Only the one ``send()`` fails; nothing else is lost.
+    """
+
+
+class DeserializationError(EventLogError, ValueError):
+    """A consumer's key or value deserializer failed on a stored record.
+
+    The consumer's position stays at the record (``topic``, ``partition``, ``offset``):
+    poll() raises again until the application skips it with
+    ``consumer.seek(error.topic_partition, error.offset + 1)``. Records are never dropped
+    silently.
+
+    Attributes:
+        topic_partition: where the record is.
+        record: the raw record (undeserialized key and value).
+    """
+
+
+class ClientClosedError(EventLogError, ValueError):
+    """A producer or consumer was used after ``close()``."""
+
+
+class IllegalStateError(EventLogError, RuntimeError):
+    """A client call that is not allowed in the client's current state.
+
+    For example: polling a consumer that has neither a subscription nor an assignment,
+    subscribing after assigning, or committing without a group.
+    """
+
+
+class NoOffsetForPartitionError(EventLogError, LookupError):
+    """A partition has no committed offset and ``auto_offset_reset="error"``."""
+
+
+class CommitFailedError(EventLogError, RuntimeError):
+    """A commit was refused: the consumer no longer owns the partition.
+
+    The group rebalanced (or this member's session expired, or another instance with the
+    same ``group_instance_id`` replaced it) and the partition belongs to another member, or
+    the group has live members and this consumer is not one of them. Records processed
+    since the last successful commit will be processed again by the new owner.
+
+    Attributes:
+        group: the consumer group.
+    """
+
+
+class GroupNotFoundError(EventLogError, KeyError):
+    """No consumer group by that name (no members and no committed offsets)."""
+
+
+class GroupNotEmptyError(EventLogError, RuntimeError):
+    """The group has live members; the operation needs an inactive group (or ``force``)."""
+
+
+class InconsistentGroupProtocolError(EventLogError, ValueError):
+    """A consumer tried to join a group whose members use a different assignor."""

@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _storage
 from ._catalog import (
@@ -29,6 +29,7 @@ from ._errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
+from ._group_admin import GroupAdmin
 from ._partitioner import default_partition
 from ._read import BatchCache, Reader
 from ._records import (
@@ -49,6 +50,10 @@ from ._topics import (
     validate_topic_name,
 )
 from ._write import Appender, Uniform, new_group
+
+if TYPE_CHECKING:
+    from ._consumer import Consumer
+    from ._producer import Producer
 
 T = TypeVar("T")
 
@@ -98,7 +103,7 @@ def _check_int(name: str, value: object, low: int, high: int, allowed: str) -> i
     return value
 
 
-class Log:
+class Log(GroupAdmin):
     """An open event log: a directory of topics and partitions on local disk.
 
     Create one with :func:`eventlog.open`. A Log is thread-safe; use it as a context
@@ -183,6 +188,30 @@ class Log:
         self._check()
         if not self.readonly:
             self._storage.sync()
+
+    # ------------------------------------------------------------------ clients
+
+    def producer(self, **options: Any) -> Producer:
+        """Create a :class:`~eventlog.Producer` writing to this log.
+
+        ``options`` are the Producer's keyword arguments (serializers, partitioner,
+        ``linger_ms``, ``batch_size``, ...). Close the producer (or use it as a context
+        manager) before closing the log.
+        """
+        from eventlog._producer import Producer
+
+        return Producer(self, **options)
+
+    def consumer(self, *topics: str, **options: Any) -> Consumer:
+        """Create a :class:`~eventlog.Consumer` reading from this log.
+
+        ``topics`` are subscribed to (or pass ``pattern=`` or, later, call ``assign()``);
+        ``options`` are the Consumer's keyword arguments (``group``, deserializers,
+        ``auto_offset_reset``, ...).
+        """
+        from eventlog._consumer import Consumer
+
+        return Consumer(self, *topics, **options)
 
     # ------------------------------------------------------------------ topics
 
@@ -410,6 +439,7 @@ class Log:
                         if not cursor.delete():
                             break
             txn.delete(name.encode(), db=topics)
+            self._forget_topic_offsets(txn, info.topic_id)
             Catalog.bump(txn, meta)
 
         self._write(delete, f"deleting topic {name!r}")

@@ -47,7 +47,10 @@ DATA_FILE: Final = "data.mdb"
 LOCK_FILE: Final = "lock.mdb"
 
 # The named sub-databases of DESIGN.md section 3 (the later ones are created on first use).
-DB_NAMES: Final = (b"meta", b"topics", b"batches", b"timeindex")
+DB_NAMES: Final = (b"meta", b"topics", b"batches", b"timeindex", b"groups", b"members")
+# Added after the first logs were written: a read-only open of an older log (which cannot
+# create them) treats them as empty.
+LATER_DB_NAMES: Final = frozenset({b"groups", b"members"})
 MAX_DBS: Final = 16
 MAX_READERS: Final = 1024
 
@@ -443,6 +446,8 @@ class Storage:
                 try:
                     dbs[name] = self.env.open_db(name, create=False)
                 except lmdb.NotFoundError:
+                    if name in LATER_DB_NAMES:
+                        continue
                     # Every version creates all of them; a missing one is damage. (A
                     # None handle would silently address LMDB's main database instead.)
                     raise CorruptLogError(
@@ -695,6 +700,16 @@ class Storage:
         with self._gate.exclusive():
             current = self.env.info()["map_size"]
             self.env.set_mapsize(current * 2)
+
+    def last_txnid(self) -> int:
+        """The id of the last committed transaction (any process): a cheap change check."""
+        self._enter()
+        try:
+            return int(self.env.info()["last_txnid"])
+        except lmdb.Error as exc:
+            raise translate(exc, "reading the environment") from None
+        finally:
+            self._gate.leave()
 
     def sync(self) -> None:
         """Force committed data to disk (for the "normal" and "off" durability modes)."""

@@ -12,12 +12,21 @@ import pytest
 
 import eventlog
 
-PUBLIC_NAMES = [
+PUBLIC_NAMES = sorted([
     "BatchMetadata",
+    "ClientClosedError",
+    "CommitFailedError",
+    "Consumer",
     "CorruptLogError",
+    "DeserializationError",
     "DiskFullError",
     "EventLogError",
     "ForkedProcessError",
+    "GroupDescription",
+    "GroupNotEmptyError",
+    "GroupNotFoundError",
+    "IllegalStateError",
+    "InconsistentGroupProtocolError",
     "InvalidArgumentError",
     "InvalidConfigError",
     "InvalidRecordError",
@@ -25,17 +34,25 @@ PUBLIC_NAMES = [
     "Log",
     "LogClosedError",
     "LogNotFoundError",
+    "MemberDescription",
     "NewRecord",
+    "NoOffsetForPartitionError",
     "NotALogError",
+    "OffsetAndMetadata",
     "OffsetOutOfRangeError",
     "PartitionInfo",
     "PartitionNotFoundError",
+    "PartitionOffsets",
     "PermissionDeniedError",
+    "Producer",
     "ReadOnlyLogError",
+    "RebalanceListener",
     "Record",
     "RecordColumns",
     "RecordMetadata",
     "RecordTooLargeError",
+    "SendFuture",
+    "SerializationError",
     "StorageError",
     "TopicConfig",
     "TopicDescription",
@@ -46,7 +63,8 @@ PUBLIC_NAMES = [
     "__version__",
     "murmur2",
     "open",
-]
+    "serde",
+])
 
 # Every error class -> (its direct eventlog parent, the builtins it must also be).
 ERRORS: dict[str, tuple[str, tuple[type[BaseException], ...]]] = {
@@ -69,6 +87,15 @@ ERRORS: dict[str, tuple[str, tuple[type[BaseException], ...]]] = {
     "CorruptLogError": ("StorageError", (OSError,)),
     "DiskFullError": ("StorageError", (OSError,)),
     "PermissionDeniedError": ("StorageError", (PermissionError, OSError)),
+    "SerializationError": ("InvalidRecordError", (ValueError,)),
+    "DeserializationError": ("EventLogError", (ValueError,)),
+    "ClientClosedError": ("EventLogError", (ValueError,)),
+    "IllegalStateError": ("EventLogError", (RuntimeError,)),
+    "NoOffsetForPartitionError": ("EventLogError", (LookupError,)),
+    "CommitFailedError": ("EventLogError", (RuntimeError,)),
+    "GroupNotFoundError": ("EventLogError", (KeyError, LookupError)),
+    "GroupNotEmptyError": ("EventLogError", (RuntimeError,)),
+    "InconsistentGroupProtocolError": ("EventLogError", (ValueError,)),
 }
 
 

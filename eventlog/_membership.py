@@ -1,0 +1,419 @@
+"""One consumer's membership of a group: join, heartbeats, ownership changes and commits.
+
+Every operation here is one write transaction on the group's state document (see
+``_groups``); the consumer decides *when* (inside ``poll()``, so that rebalance callbacks
+run in the application's thread), and a background thread keeps the lease alive between
+polls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._errors import CommitFailedError, EventLogError, TopicNotFoundError
+from ._groups import (
+    GroupState,
+    Member,
+    check_fencing,
+    commit_offsets,
+    new_member_id,
+    process_alive,
+    process_identity,
+    read_committed,
+)
+from ._records import TopicPartition
+
+if TYPE_CHECKING:
+    from ._log import Log
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def load_state(txn: Any, log: Log, group: str) -> GroupState | None:
+    db = log._dbs.get(b"members")
+    if db is None:
+        return None
+    raw = txn.get(group.encode(), db=db)
+    return None if raw is None else GroupState.unpack(raw, group)
+
+
+def store_state(txn: Any, log: Log, group: str, state: GroupState) -> None:
+    db = log._dbs[b"members"]
+    if not state.members and not state.fenced and not state.owners:
+        txn.delete(group.encode(), db=db)
+    else:
+        txn.put(group.encode(), state.pack(), db=db)
+
+
+def topic_counts(log: Log, txn: Any, names: Iterable[str], *, writing: bool) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name in names:
+        with contextlib.suppress(TopicNotFoundError):
+            counts[name] = log._catalog.get(txn, name, writing=writing).partitions
+    return counts
+
+
+def settle(log: Log, txn: Any, state: GroupState, now: int) -> None:
+    state.settle(now, lambda names: topic_counts(log, txn, names, writing=True), process_alive)
+
+
+def offsets_by_id(
+    log: Log, txn: Any, offsets: Mapping[TopicPartition, tuple[int, str]]
+) -> dict[tuple[int, int], tuple[int, str]]:
+    """Translate topic names to ids (inside a write transaction)."""
+    out: dict[tuple[int, int], tuple[int, str]] = {}
+    for tp, value in offsets.items():
+        info = log._catalog.get(txn, tp.topic, writing=True)
+        out[(info.topic_id, tp.partition)] = value
+    return out
+
+
+class NotAMember(Exception):
+    """Internal: the member was removed from its group (lease expired, or fenced)."""
+
+
+class Membership:
+    """The group side of a Consumer. Not thread-safe by itself: the consumer calls it from
+    one thread at a time, and the heartbeat thread only calls :meth:`heartbeat`, which
+    touches the shared flags under ``lock``."""
+
+    def __init__(
+        self,
+        log: Log,
+        group: str,
+        *,
+        instance_id: str | None,
+        client_id: str,
+        protocol: str,
+        session_ms: int,
+        heartbeat_ms: int,
+        max_poll_interval_ms: int,
+    ) -> None:
+        self.log = log
+        self.group = group
+        self.instance_id = instance_id
+        self.client_id = client_id
+        self.protocol = protocol
+        self.session_ms = session_ms
+        self.heartbeat_ms = heartbeat_ms
+        self.max_poll_interval_ms = max_poll_interval_ms
+        self.lock = threading.Lock()
+        self.member_id: str | None = None
+        self.topics: tuple[str, ...] = ()
+        self.generation = -1
+        self.target: frozenset[TopicPartition] = frozenset()
+        self.local_deadline = 0  # ms: our lease as we must assume it
+        self.dirty = True  # the group changed since the consumer last synced
+        self.lost = False  # removed from the group behind the consumer's back
+        self.last_poll = time.monotonic()
+        self.seen_raw: bytes | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- observing --
+
+    def _observe(self, state: GroupState | None) -> None:
+        """Note what a transaction saw (call with ``lock`` held)."""
+        mid = self.member_id
+        if mid is None:
+            return
+        if state is None or mid not in state.members:
+            self.lost = True
+            self.dirty = True
+            return
+        target = frozenset(state.target_of(mid))
+        if state.generation != self.generation or target != self.target:
+            self.dirty = True
+        elif not state.settled():
+            self.dirty = True  # waiting for a partition another member still holds
+
+    def observe_raw(self, raw: bytes | None) -> None:
+        """The consumer's fetch saw the group document: note whether it changed."""
+        if raw == self.seen_raw:
+            return
+        self.seen_raw = raw
+        state = None if raw is None else GroupState.unpack(raw, self.group)
+        with self.lock:
+            self._observe(state)
+
+    # -- transactions --
+
+    def join(self, topics: Iterable[str]) -> None:
+        """Join the group (a new member id; a static member replaces its old self)."""
+        self.topics = tuple(sorted(set(topics)))
+        member_id = new_member_id(self.client_id)
+        started = now_ms()
+
+        def join(txn: Any) -> None:
+            now = now_ms()
+            state = load_state(txn, self.log, self.group) or GroupState()
+            state.expire(now, process_alive)
+            state.join(
+                Member(
+                    member_id=member_id,
+                    instance_id=self.instance_id,
+                    client_id=self.client_id,
+                    topics=self.topics,
+                    protocol=self.protocol,
+                    session_ms=self.session_ms,
+                    deadline=now + self.session_ms,
+                    joined=now,
+                    proc=process_identity(),
+                ),
+                now,
+            )
+            settle(self.log, txn, state, now)
+            store_state(txn, self.log, self.group, state)
+
+        self.log._write(join, f"joining consumer group {self.group!r}")
+        with self.lock:
+            self.member_id = member_id
+            self.local_deadline = started + self.session_ms
+            self.generation = -1
+            self.target = frozenset()
+            self.lost = False
+            self.dirty = True
+        self._start_heartbeats()
+
+    def heartbeat(self, topics: Iterable[str] | None = None) -> None:
+        """Renew the lease (and update the subscription), settling the group."""
+        mid = self.member_id
+        if mid is None:
+            return
+        new_topics = None if topics is None else tuple(sorted(set(topics)))
+        started = now_ms()
+
+        def beat(txn: Any) -> GroupState | None:
+            now = now_ms()
+            state = load_state(txn, self.log, self.group)
+            if state is None:
+                return None
+            state.expire(now, process_alive)
+            member = state.members.get(mid)
+            if member is None:
+                store_state(txn, self.log, self.group, state)
+                return None
+            member.deadline = now + self.session_ms
+            if new_topics is not None:
+                member.topics = new_topics
+            state.rebalance_if_needed(lambda n: topic_counts(self.log, txn, n, writing=True))
+            store_state(txn, self.log, self.group, state)
+            return state
+
+        state = self.log._write(beat, f"heartbeat in consumer group {self.group!r}")
+        with self.lock:
+            if new_topics is not None:
+                self.topics = new_topics
+            if state is not None and mid in state.members:
+                self.local_deadline = max(self.local_deadline, started + self.session_ms)
+            self._observe(state)
+
+    def sync(
+        self,
+        release: set[TopicPartition],
+        want: set[TopicPartition],
+        commits: Mapping[TopicPartition, tuple[int, str]],
+    ) -> tuple[set[TopicPartition], frozenset[TopicPartition], int, dict[TopicPartition, int]]:
+        """Release partitions (committing their positions first), then take the free
+        ones of ``want`` that are assigned to us.
+
+        Returns (acquired, target, generation, {acquired partition: committed offset}).
+        Raises NotAMember when the group no longer has us.
+        """
+        mid = self.member_id
+        if mid is None:
+            raise NotAMember
+        started = now_ms()
+
+        def run(txn: Any) -> tuple[GroupState, set[TopicPartition], dict[TopicPartition, int]]:
+            now = now_ms()
+            state = load_state(txn, self.log, self.group)
+            if state is None:
+                raise NotAMember
+            state.expire(now, process_alive)
+            member = state.members.get(mid)
+            if member is None:
+                store_state(txn, self.log, self.group, state)
+                return state, set(), {}
+            member.deadline = now + self.session_ms
+            valid = {tp: v for tp, v in commits.items() if state.owners.get(tp) == mid}
+            if valid:
+                commit_offsets(
+                    txn,
+                    self.log._dbs[b"groups"],
+                    self.group,
+                    offsets_by_id(self.log, txn, valid),
+                    now,
+                )
+            state.release(mid, release)
+            state.rebalance_if_needed(lambda n: topic_counts(self.log, txn, n, writing=True))
+            got = state.acquire(mid, want)
+            positions: dict[TopicPartition, int] = {}
+            for tp in got:
+                try:
+                    info = self.log._catalog.get(txn, tp.topic, writing=True)
+                except TopicNotFoundError:
+                    continue
+                found = read_committed(
+                    txn, self.log._dbs[b"groups"], self.group, info.topic_id, tp.partition
+                )
+                if found is not None:
+                    positions[tp] = found[0]
+            store_state(txn, self.log, self.group, state)
+            return state, got, positions
+
+        state, got, positions = self.log._write(run, f"rebalancing consumer group {self.group!r}")
+        with self.lock:
+            if mid not in state.members:
+                self.lost = True
+                self.dirty = True
+                raise NotAMember
+            self.local_deadline = max(self.local_deadline, started + self.session_ms)
+            self.generation = state.generation
+            self.target = frozenset(state.target_of(mid))
+            owned = state.owned_by(mid)
+            self.dirty = owned != set(self.target)
+        return got, self.target, self.generation, positions
+
+    def commit(self, offsets: Mapping[TopicPartition, tuple[int, str]]) -> None:
+        """Commit positions; refused (CommitFailedError) unless we own every partition."""
+        mid = self.member_id
+
+        def run(txn: Any) -> None:
+            state = load_state(txn, self.log, self.group)
+            if state is not None and mid is not None:
+                member = state.members.get(mid)
+                if member is not None and member.deadline < now_ms():
+                    # Our lease ran out: whether or not another member noticed yet, we
+                    # no longer have the right to commit.
+                    state.expire(now_ms(), process_alive)
+            check_fencing(state, self.group, mid, offsets)
+            commit_offsets(
+                txn,
+                self.log._dbs[b"groups"],
+                self.group,
+                offsets_by_id(self.log, txn, offsets),
+                now_ms(),
+            )
+
+        try:
+            self.log._write(run, f"committing offsets of group {self.group!r}")
+        except CommitFailedError:
+            with self.lock:
+                self.dirty = True
+            raise
+
+    def leave(self, commits: Mapping[TopicPartition, tuple[int, str]]) -> None:
+        """Leave the group, committing ``commits`` first (for partitions we still own).
+
+        A static member (``group_instance_id``) keeps its place and its lease, as in
+        Kafka: its partitions wait for it until the session timeout, so a restart does not
+        cause a rebalance. It releases them so that its replacement can take them at once.
+        """
+        self.stop_heartbeats()
+        mid = self.member_id
+        if mid is None:
+            return
+        self.member_id = None
+
+        def run(txn: Any) -> None:
+            now = now_ms()
+            state = load_state(txn, self.log, self.group)
+            if state is None:
+                return
+            valid = {tp: v for tp, v in commits.items() if state.owners.get(tp) == mid}
+            if valid and mid in state.members:
+                commit_offsets(
+                    txn,
+                    self.log._dbs[b"groups"],
+                    self.group,
+                    offsets_by_id(self.log, txn, valid),
+                    now,
+                )
+            member = state.members.get(mid)
+            if member is not None and member.instance_id is not None:
+                member.departed = True
+                state.release(mid, list(state.owners))
+            else:
+                state.remove(mid)
+            state.expire(now, process_alive)
+            state.rebalance_if_needed(lambda n: topic_counts(self.log, txn, n, writing=True))
+            store_state(txn, self.log, self.group, state)
+
+        self.log._write(run, f"leaving consumer group {self.group!r}")
+
+    def forget(self) -> None:
+        """After losing membership: drop anything the old member id still holds."""
+        mid = self.member_id
+        self.member_id = None
+        if mid is None:
+            return
+
+        def run(txn: Any) -> None:
+            state = load_state(txn, self.log, self.group)
+            if state is None:
+                return
+            state.remove(mid)
+            state.expire(now_ms(), process_alive)
+            state.rebalance_if_needed(lambda n: topic_counts(self.log, txn, n, writing=True))
+            store_state(txn, self.log, self.group, state)
+
+        self.log._write(run, f"leaving consumer group {self.group!r}")
+
+    # -- the heartbeat thread --
+
+    def _start_heartbeats(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop = threading.Event()
+        thread = threading.Thread(
+            target=_heartbeat_loop,
+            args=(weakref.ref(self), self._stop, self.heartbeat_ms / 1000),
+            name=f"eventlog-heartbeat-{self.group}",
+            daemon=True,
+        )
+        self._thread = thread
+        thread.start()
+
+    def stop_heartbeats(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self._thread = None
+
+    def poll_overdue(self) -> bool:
+        return (time.monotonic() - self.last_poll) * 1000 > self.max_poll_interval_ms
+
+
+def _heartbeat_loop(ref: weakref.ref[Membership], stop: threading.Event, interval: float) -> None:
+    """Renew the lease every ``interval`` seconds until stopped, the membership is
+    garbage-collected, or the log closes. A member that stops polling for longer than
+    ``max_poll_interval_ms`` leaves the group (its partitions go to others)."""
+    while not stop.wait(interval):
+        membership = ref()
+        if membership is None:
+            return
+        try:
+            if membership.poll_overdue():
+                with membership.lock:
+                    membership.lost = True
+                    membership.dirty = True
+                membership.forget()
+                return
+            membership.heartbeat()
+        except EventLogError:
+            # The log closed (or broke) under us: the consumer's next call reports it.
+            return
+        finally:
+            del membership
+
+
+__all__ = ["CommitFailedError", "Membership", "NotAMember", "load_state", "now_ms"]
