@@ -11,30 +11,46 @@ What SQLite is to tables, eventlog is to logs: open a directory and get Kafka's 
         records = log.read("orders", partition=meta.partition, offset=0)
 """
 
+from . import serde
+from ._consumer import Consumer, RebalanceListener
 from ._errors import (
+    ClientClosedError,
+    CommitFailedError,
     CorruptLogError,
+    DeserializationError,
     DiskFullError,
     EventLogError,
     ForkedProcessError,
+    GroupNotEmptyError,
+    GroupNotFoundError,
+    IllegalStateError,
+    InconsistentGroupProtocolError,
     InvalidArgumentError,
     InvalidConfigError,
     InvalidRecordError,
     InvalidTopicNameError,
     LogClosedError,
     LogNotFoundError,
+    NoOffsetForPartitionError,
     NotALogError,
     OffsetOutOfRangeError,
     PartitionNotFoundError,
     PermissionDeniedError,
+    ProducerTimeoutError,
     ReadOnlyLogError,
     RecordTooLargeError,
+    SerializationError,
     StorageError,
     TopicExistsError,
     TopicNotFoundError,
     UnsupportedFormatError,
 )
+from ._future import SendFuture
+from ._group_admin import GroupDescription, MemberDescription, PartitionOffsets
+from ._groups import OffsetAndMetadata
 from ._log import Log, open
 from ._partitioner import murmur2
+from ._producer import Producer
 from ._records import (
     BatchMetadata,
     NewRecord,
@@ -51,10 +67,19 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "BatchMetadata",
+    "ClientClosedError",
+    "CommitFailedError",
+    "Consumer",
     "CorruptLogError",
+    "DeserializationError",
     "DiskFullError",
     "EventLogError",
     "ForkedProcessError",
+    "GroupDescription",
+    "GroupNotEmptyError",
+    "GroupNotFoundError",
+    "IllegalStateError",
+    "InconsistentGroupProtocolError",
     "InvalidArgumentError",
     "InvalidConfigError",
     "InvalidRecordError",
@@ -62,17 +87,26 @@ __all__ = [
     "Log",
     "LogClosedError",
     "LogNotFoundError",
+    "MemberDescription",
     "NewRecord",
+    "NoOffsetForPartitionError",
     "NotALogError",
+    "OffsetAndMetadata",
     "OffsetOutOfRangeError",
     "PartitionInfo",
     "PartitionNotFoundError",
+    "PartitionOffsets",
     "PermissionDeniedError",
+    "Producer",
+    "ProducerTimeoutError",
     "ReadOnlyLogError",
+    "RebalanceListener",
     "Record",
     "RecordColumns",
     "RecordMetadata",
     "RecordTooLargeError",
+    "SendFuture",
+    "SerializationError",
     "StorageError",
     "TopicConfig",
     "TopicDescription",
@@ -83,4 +117,5 @@ __all__ = [
     "__version__",
     "murmur2",
     "open",
+    "serde",
 ]

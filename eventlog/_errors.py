@@ -239,3 +239,13 @@ class GroupNotEmptyError(EventLogError, RuntimeError):
 
 class InconsistentGroupProtocolError(EventLogError, ValueError):
     """A consumer tried to join a group whose members use a different assignor."""
+
+
+class ProducerTimeoutError(EventLogError, TimeoutError):
+    """A producer call did not finish in time.
+
+    ``send()`` found the buffer full for ``max_block_ms`` (the sender cannot keep up), or
+    ``flush(timeout)`` expired before every record was written. Nothing was lost: records
+    already sent are still written; the record passed to the failed ``send()`` was not
+    buffered.
+    """

@@ -129,10 +129,12 @@ class Membership:
             self.dirty = True
             return
         target = frozenset(state.target_of(mid))
-        if state.generation != self.generation or target != self.target:
+        if (
+            state.generation != self.generation
+            or target != self.target
+            or state.owned_by(mid) != target  # still waiting for a partition to be freed
+        ):
             self.dirty = True
-        elif not state.settled():
-            self.dirty = True  # waiting for a partition another member still holds
 
     def observe_raw(self, raw: bytes | None) -> None:
         """The consumer's fetch saw the group document: note whether it changed."""
@@ -230,19 +232,21 @@ class Membership:
         mid = self.member_id
         if mid is None:
             raise NotAMember
-        started = now_ms()
 
         def run(txn: Any) -> tuple[GroupState, set[TopicPartition], dict[TopicPartition, int]]:
             now = now_ms()
             state = load_state(txn, self.log, self.group)
             if state is None:
                 raise NotAMember
+            before = state.pack()
             state.expire(now, process_alive)
             member = state.members.get(mid)
             if member is None:
                 store_state(txn, self.log, self.group, state)
                 return state, set(), {}
-            member.deadline = now + self.session_ms
+            # The lease is not renewed here (heartbeats do that): a sync that changes
+            # nothing writes nothing, so a member waiting for a partition does not
+            # rewrite the group document (and wake every other member) in a loop.
             valid = {tp: v for tp, v in commits.items() if state.owners.get(tp) == mid}
             if valid:
                 commit_offsets(
@@ -266,7 +270,8 @@ class Membership:
                 )
                 if found is not None:
                     positions[tp] = found[0]
-            store_state(txn, self.log, self.group, state)
+            if state.pack() != before:
+                store_state(txn, self.log, self.group, state)
             return state, got, positions
 
         state, got, positions = self.log._write(run, f"rebalancing consumer group {self.group!r}")
@@ -275,7 +280,6 @@ class Membership:
                 self.lost = True
                 self.dirty = True
                 raise NotAMember
-            self.local_deadline = max(self.local_deadline, started + self.session_ms)
             self.generation = state.generation
             self.target = frozenset(state.target_of(mid))
             owned = state.owned_by(mid)

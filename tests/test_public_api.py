@@ -45,6 +45,7 @@ PUBLIC_NAMES = sorted([
     "PartitionOffsets",
     "PermissionDeniedError",
     "Producer",
+    "ProducerTimeoutError",
     "ReadOnlyLogError",
     "RebalanceListener",
     "Record",
@@ -96,6 +97,7 @@ ERRORS: dict[str, tuple[str, tuple[type[BaseException], ...]]] = {
     "GroupNotFoundError": ("EventLogError", (KeyError, LookupError)),
     "GroupNotEmptyError": ("EventLogError", (RuntimeError,)),
     "InconsistentGroupProtocolError": ("EventLogError", (ValueError,)),
+    "ProducerTimeoutError": ("EventLogError", (TimeoutError, OSError)),
 }
 
 
@@ -136,7 +138,7 @@ def test_every_error_class_is_exported() -> None:
 
 @pytest.mark.parametrize(("name", "obj"), _public_objects())
 def test_public_objects_have_docstrings(name: str, obj: object) -> None:
-    assert inspect.isclass(obj) or inspect.isfunction(obj), name
+    assert inspect.isclass(obj) or inspect.isfunction(obj) or inspect.ismodule(obj), name
     doc = inspect.getdoc(obj)
     assert doc, f"eventlog.{name} has no docstring"
     if inspect.isclass(obj):
