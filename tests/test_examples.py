@@ -106,3 +106,23 @@ def test_orders_demo_default_directory(tmp_path: Path) -> None:
     """Without an argument (as `make demo` runs it) the log goes to demo-data/orders-log."""
     run_example(ORDERS, tmp_path)
     assert (tmp_path / "demo-data" / "orders-log" / "data.mdb").is_file()
+
+
+def test_signups_fan_out(tmp_path: Path) -> None:
+    """Three groups each see every signup once; the two onboarding processes split it."""
+    script = EXAMPLES_DIR / "signups.py"
+    for run in (1, 2):
+        out = run_example(script, tmp_path, str(tmp_path / "log"))
+        lines = out.splitlines()
+        assert f"{60 * (run - 1)} signups from earlier runs" in lines[0]
+        assert "email: 60 welcome emails sent" in lines
+        assert "analytics: plan=enterprise 15, plan=free 30, plan=team 15" in lines
+        made = [
+            int(line.split(": ")[1].split()[0])
+            for line in lines
+            if line.startswith("onboarding-") and "workspaces created" in line
+        ]
+        assert len(made) == 2
+        assert sum(made) == 60
+        for name in ("email", "analytics", "onboarding"):
+            assert f"group {name}: lag 0, state Empty" in lines
