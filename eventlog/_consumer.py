@@ -17,12 +17,14 @@ from ._errors import (
     ClientClosedError,
     CommitFailedError,
     DeserializationError,
+    FencedInstanceIdError,
     IllegalStateError,
     InvalidArgumentError,
     LogClosedError,
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
     PartitionNotFoundError,
+    ReadOnlyLogError,
     TopicNotFoundError,
 )
 from ._groups import OffsetAndMetadata, read_committed, validate_group, validate_offsets
@@ -209,8 +211,8 @@ class Consumer:
         self._log = log
         self._storage = log._storage
         self._group = group
-        self._key_de = as_deserializer(key_deserializer)
-        self._value_de = as_deserializer(value_deserializer)
+        self._key_de = as_deserializer(key_deserializer, "key_deserializer")
+        self._value_de = as_deserializer(value_deserializer, "value_deserializer")
         self._reset: OffsetReset = auto_offset_reset
         self._auto_commit = enable_auto_commit and group is not None
         self._auto_commit_s = auto_commit_interval_ms / 1000
@@ -238,6 +240,7 @@ class Consumer:
         self._announced_generation = -1
         self._iter_buffer: list[Record] = []
         self._membership: Membership | None = None
+        self._fenced: FencedInstanceIdError | None = None
         if group is not None:
             self._membership = Membership(
                 log,
@@ -411,6 +414,10 @@ class Consumer:
                 del self._positions[tp]
                 self._committed.pop(tp, None)
         self._paused &= keep
+        if self._iter_buffer:
+            self._iter_buffer = [
+                r for r in self._iter_buffer if TopicPartition(r.topic, r.partition) in keep
+            ]
         for tp in tps:
             self._positions.setdefault(tp, _UNSET)
         self._assigned = sorted(tps)
@@ -485,9 +492,14 @@ class Consumer:
                 self._commit_quietly()
             deadline = None if wait is None else time.monotonic() + wait
             storage = self._storage
+            if self._iter_buffer:
+                return self._take_buffered(max_records)
             while True:
                 seen = storage.commits
                 txid = storage.last_txnid()
+                if self._membership is not None:
+                    # Waiting inside poll() is polling: not a reason to be thrown out.
+                    self._membership.last_poll = time.monotonic()
                 if self._mode == "subscribe" and self._membership is not None:
                     self._coordinate()
                 records = self._fetch(max_records)
@@ -499,6 +511,17 @@ class Consumer:
                     return []
                 self._wait_for_change(seen, txid, remaining)
                 self._check()
+
+    def _take_buffered(self, max_records: int) -> list[Record]:
+        """Records fetched for iteration but not handed out yet come first."""
+        buffer = self._iter_buffer
+        taken = buffer[-max_records:]
+        del buffer[-max_records:]
+        taken.reverse()
+        positions = self._positions
+        for record in taken:
+            positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        return taken
 
     def _raise_pending(self) -> None:
         error = self._pending_error
@@ -680,21 +703,40 @@ class Consumer:
         if lost:
             self._announce("on_partitions_lost", lost)
 
+    def _rejoin(self) -> None:
+        """This member lost its membership (lease ended, removed for not polling, or
+        replaced): its partitions are lost; join again as a new member, unless another
+        live consumer took its ``group_instance_id`` (then it is fenced for good)."""
+        membership = self._membership
+        assert membership is not None
+        self._lose_everything()
+        fenced = membership.member_id is not None and membership.fenced()
+        if membership.member_id is not None:
+            membership.forget()
+        if fenced:
+            self._fenced = FencedInstanceIdError(
+                f"another consumer joined group {self._group!r} with this consumer's "
+                f"group_instance_id {membership.instance_id!r}; this one is fenced and "
+                f"must be closed (only one live consumer per instance id)",
+                group=self._group,
+            )
+            raise self._fenced
+        membership.join(self._resolved)
+
     def _coordinate(self) -> None:
         """Drive this member's part of the group protocol (inside poll)."""
         membership = self._membership
         assert membership is not None
-        if membership.member_id is None or membership.lost:
-            self._lose_everything()
-            if membership.member_id is not None:
-                membership.forget()
-            membership.join(self._resolved)
-        elif now_ms() >= membership.local_deadline:
+        if self._fenced is not None:
+            raise self._fenced
+        if (
+            membership.member_id is None
+            or membership.lost
             # Our lease may have ended without any heartbeat getting through: stop
             # reading before another member can have taken our partitions.
-            self._lose_everything()
-            membership.forget()
-            membership.join(self._resolved)
+            or now_ms() >= membership.local_deadline
+        ):
+            self._rejoin()
         if not membership.dirty:
             return
         owned = set(self._assigned)
@@ -705,9 +747,7 @@ class Consumer:
         if state is None or mid is None or mid not in state.members:
             with membership.lock:
                 membership.lost = True
-            self._lose_everything()
-            membership.forget()
-            membership.join(self._resolved)
+            self._rejoin()
             return
         target = set(state.target_of(mid))
         new_generation = state.generation != self._announced_generation
@@ -724,9 +764,7 @@ class Consumer:
             )
         except NotAMember:
             self._set_assignment(sorted(owned - revoke))
-            self._lose_everything()
-            membership.forget()
-            membership.join(self._resolved)
+            self._rejoin()
             return
         for tp, offset in committed.items():
             self._committed[tp] = offset
@@ -746,7 +784,14 @@ class Consumer:
         if membership is None or membership.member_id is None:
             return
         owned = set(self._assigned)
-        if owned and not membership.lost:
+        if membership.lost or now_ms() >= membership.local_deadline:
+            # Our session ended: the partitions may already be someone else's.
+            self._set_assignment([])
+            if owned:
+                self._announce("on_partitions_lost", owned)
+            membership.forget()
+            return
+        if owned:
             self._announce("on_partitions_revoked", owned)
         commits = self._positions_to_commit(owned) if self._auto_commit else {}
         membership.leave(commits)
@@ -967,8 +1012,10 @@ class Consumer:
         if self._mode == "subscribe":
             if membership.member_id is None:
                 raise CommitFailedError(
-                    f"this consumer has not joined group {self._group!r} yet (it joins at "
-                    f"its first poll), so it owns no partitions to commit",
+                    f"this consumer is not a member of group {self._group!r} now, so it owns "
+                    f"no partitions to commit: it joins at its first poll, and rejoins at "
+                    f"the next poll after it was removed (session timeout, or "
+                    f"max_poll_interval_ms exceeded)",
                     group=self._group,
                 )
             membership.commit(offsets)
@@ -1043,6 +1090,7 @@ class Consumer:
         Positions advance record by record as they are handed out, so a commit between
         two records covers exactly the records already returned.
         """
+        self._check()
         buffer = self._iter_buffer
         if not buffer:
             idle = self._idle_timeout
@@ -1088,8 +1136,8 @@ class Consumer:
                         self._leave_group()
                     elif self._auto_commit and self._mode == "assign":
                         self._commit_quietly()
-            except LogClosedError:
-                pass  # the log went first: our lease simply runs out
+            except (LogClosedError, ReadOnlyLogError):
+                pass  # the log went first (our lease simply runs out), or cannot commit
             finally:
                 if self._membership is not None:
                     self._membership.stop_heartbeats()

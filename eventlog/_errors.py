@@ -229,6 +229,15 @@ class CommitFailedError(EventLogError, RuntimeError):
     """
 
 
+class FencedInstanceIdError(EventLogError, RuntimeError):
+    """Another live consumer joined the group with this consumer's ``group_instance_id``.
+
+    Static membership allows one live consumer per instance id: the older one is fenced
+    (its partitions pass to the newer one) and must be closed. As Kafka's
+    ``FencedInstanceIdException``, it is fatal: every later poll raises it again.
+    """
+
+
 class GroupNotFoundError(EventLogError, KeyError):
     """No consumer group by that name (no members and no committed offsets)."""
 

@@ -211,12 +211,13 @@ class GroupAdmin:
                         for p in range(info.partitions):
                             wanted.setdefault(TopicPartition(topic, p), None)
             for tp, stored in sorted(wanted.items()):
-                end = self._reader.state(txn, by_name[tp.topic], tp.partition).next_offset
+                st = self._reader.state(txn, by_name[tp.topic], tp.partition)
+                end = st.next_offset
                 offsets[tp] = PartitionOffsets(
                     committed=None if stored is None else stored[0],
                     metadata="" if stored is None else stored[2],
                     end_offset=end,
-                    lag=max(0, end - (0 if stored is None else stored[0])),
+                    lag=max(0, end - (st.log_start if stored is None else stored[0])),
                     owner=state.owners.get(tp),
                 )
             members = tuple(

@@ -67,11 +67,19 @@ def settle(log: Log, txn: Any, state: GroupState, now: int) -> None:
 def offsets_by_id(
     log: Log, txn: Any, offsets: Mapping[TopicPartition, tuple[int, str]]
 ) -> dict[tuple[int, int], tuple[int, str]]:
-    """Translate topic names to ids (inside a write transaction)."""
+    """Translate topic names to ids (inside a write transaction).
+
+    Offsets of topics deleted meanwhile are dropped: there is nothing left to resume.
+    (Explicit offsets from the application were checked against the topics before.)
+    """
     out: dict[tuple[int, int], tuple[int, str]] = {}
     for tp, value in offsets.items():
-        info = log._catalog.get(txn, tp.topic, writing=True)
-        out[(info.topic_id, tp.partition)] = value
+        try:
+            info = log._catalog.get(txn, tp.topic, writing=True)
+        except TopicNotFoundError:
+            continue
+        if tp.partition < info.partitions:
+            out[(info.topic_id, tp.partition)] = value
     return out
 
 
@@ -174,6 +182,7 @@ class Membership:
             settle(self.log, txn, state, now)
             store_state(txn, self.log, self.group, state)
 
+        self.log._check()
         self.log._write(join, f"joining consumer group {self.group!r}")
         with self.lock:
             self.member_id = member_id
@@ -209,6 +218,7 @@ class Membership:
             store_state(txn, self.log, self.group, state)
             return state
 
+        self.log._check()  # this handle closed: stop renewing (another handle may be open)
         state = self.log._write(beat, f"heartbeat in consumer group {self.group!r}")
         with self.lock:
             if new_topics is not None:
@@ -274,6 +284,7 @@ class Membership:
                 store_state(txn, self.log, self.group, state)
             return state, got, positions
 
+        self.log._check()
         state, got, positions = self.log._write(run, f"rebalancing consumer group {self.group!r}")
         with self.lock:
             if mid not in state.members:
@@ -307,6 +318,7 @@ class Membership:
                 now_ms(),
             )
 
+        self.log._check()
         try:
             self.log._write(run, f"committing offsets of group {self.group!r}")
         except CommitFailedError:
@@ -351,7 +363,23 @@ class Membership:
             state.rebalance_if_needed(lambda n: topic_counts(self.log, txn, n, writing=True))
             store_state(txn, self.log, self.group, state)
 
+        self.log._check()
         self.log._write(run, f"leaving consumer group {self.group!r}")
+
+    def fenced(self) -> bool:
+        """Whether another live member took this member's ``group_instance_id``."""
+        if self.instance_id is None or self.member_id is None:
+            return False
+        mid = self.member_id
+        state = self.log._storage.read(
+            lambda txn: load_state(txn, self.log, self.group), "reading a consumer group"
+        )
+        if state is None:
+            return False
+        state.expire(now_ms(), process_alive)
+        return mid in state.fenced or any(
+            m.instance_id == self.instance_id and m.member_id != mid for m in state.members.values()
+        )
 
     def forget(self) -> None:
         """After losing membership: drop anything the old member id still holds."""

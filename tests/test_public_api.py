@@ -21,6 +21,7 @@ PUBLIC_NAMES = sorted([
     "DeserializationError",
     "DiskFullError",
     "EventLogError",
+    "FencedInstanceIdError",
     "ForkedProcessError",
     "GroupDescription",
     "GroupNotEmptyError",
@@ -98,6 +99,7 @@ ERRORS: dict[str, tuple[str, tuple[type[BaseException], ...]]] = {
     "GroupNotEmptyError": ("EventLogError", (RuntimeError,)),
     "InconsistentGroupProtocolError": ("EventLogError", (ValueError,)),
     "ProducerTimeoutError": ("EventLogError", (TimeoutError, OSError)),
+    "FencedInstanceIdError": ("EventLogError", (RuntimeError,)),
 }
 
 
