@@ -1083,6 +1083,10 @@ def test_a_second_live_instance_fences_the_first(t4: eventlog.Log, make: Any) ->
     assert c1.assignment() == set()
     assert fenced_reads == []
     assert ("lost", mine) in r1.events
+    # Fatal, as Kafka's FencedInstanceIdException: every later poll says so.
+    for _ in range(2):
+        with pytest.raises(eventlog.FencedInstanceIdError, match="group_instance_id 'a'"):
+            c1.poll(0)
 
 
 def test_waiting_inside_poll_is_not_a_missed_poll(t4: eventlog.Log, make: Any) -> None:
