@@ -986,27 +986,17 @@ class Consumer:
             else:
                 wanted = self._validate_offsets(offsets)
             if wanted:
-                self._commit(wanted)
+                self._commit(wanted, strict=offsets is not None)
 
     def _validate_offsets(
         self, offsets: Mapping[TopicPartition, int | OffsetAndMetadata]
     ) -> dict[TopicPartition, tuple[int, str]]:
-        out = validate_offsets(offsets)
-        # Unknown topics and partitions are errors, not silently stored offsets.
-        counts: dict[str, int] = {}
-        for tp in out:
-            if tp.topic not in counts:
-                counts[tp.topic] = self._log.describe_topic(tp.topic).partition_count
-            if not 0 <= tp.partition < counts[tp.topic]:
-                raise PartitionNotFoundError(
-                    f"partition {tp.partition} does not exist; topic {tp.topic!r} has "
-                    f"partitions 0..{counts[tp.topic] - 1}",
-                    topic=tp.topic,
-                    partition=tp.partition,
-                )
-        return out
+        # Unknown topics and partitions are refused inside the commit's transaction.
+        return validate_offsets(offsets)
 
-    def _commit(self, offsets: dict[TopicPartition, tuple[int, str]]) -> None:
+    def _commit(
+        self, offsets: dict[TopicPartition, tuple[int, str]], *, strict: bool = False
+    ) -> None:
         membership = self._membership
         assert membership is not None
         if self._mode == "subscribe":
@@ -1018,11 +1008,11 @@ class Consumer:
                     f"max_poll_interval_ms exceeded)",
                     group=self._group,
                 )
-            membership.commit(offsets)
+            membership.commit(offsets, strict=strict)
         else:
             saved, membership.member_id = membership.member_id, None
             try:
-                membership.commit(offsets)  # as a standalone consumer (no member id)
+                membership.commit(offsets, strict=strict)  # as a standalone consumer
             finally:
                 membership.member_id = saved
         for tp, (offset, _m) in offsets.items():

@@ -15,7 +15,12 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._errors import CommitFailedError, EventLogError, TopicNotFoundError
+from ._errors import (
+    CommitFailedError,
+    EventLogError,
+    PartitionNotFoundError,
+    TopicNotFoundError,
+)
 from ._groups import (
     GroupState,
     Member,
@@ -65,21 +70,31 @@ def settle(log: Log, txn: Any, state: GroupState, now: int) -> None:
 
 
 def offsets_by_id(
-    log: Log, txn: Any, offsets: Mapping[TopicPartition, tuple[int, str]]
+    log: Log, txn: Any, offsets: Mapping[TopicPartition, tuple[int, str]], *, strict: bool = False
 ) -> dict[tuple[int, int], tuple[int, str]]:
     """Translate topic names to ids (inside a write transaction).
 
-    Offsets of topics deleted meanwhile are dropped: there is nothing left to resume.
-    (Explicit offsets from the application were checked against the topics before.)
+    ``strict`` (offsets the application gave): an unknown topic or partition is an error.
+    Otherwise (positions committed on the consumer's behalf) offsets of topics deleted
+    meanwhile are dropped: there is nothing left to resume.
     """
     out: dict[tuple[int, int], tuple[int, str]] = {}
     for tp, value in offsets.items():
         try:
             info = log._catalog.get(txn, tp.topic, writing=True)
         except TopicNotFoundError:
+            if strict:
+                raise
             continue
         if tp.partition < info.partitions:
             out[(info.topic_id, tp.partition)] = value
+        elif strict:
+            raise PartitionNotFoundError(
+                f"partition {tp.partition} does not exist; topic {tp.topic!r} has partitions "
+                f"0..{info.partitions - 1}",
+                topic=tp.topic,
+                partition=tp.partition,
+            )
     return out
 
 
@@ -122,6 +137,7 @@ class Membership:
         self.lost = False  # removed from the group behind the consumer's back
         self.last_poll = time.monotonic()
         self.seen_raw: bytes | None = None
+        self._parsed: tuple[bytes, GroupState] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -144,12 +160,21 @@ class Membership:
         ):
             self.dirty = True
 
+    def parsed(self, raw: bytes) -> GroupState:
+        """The group document ``raw``, decoded once per version (treat it as read-only)."""
+        cached = self._parsed
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        state = GroupState.unpack(raw, self.group)
+        self._parsed = (raw, state)
+        return state
+
     def observe_raw(self, raw: bytes | None) -> None:
         """The consumer's fetch saw the group document: note whether it changed."""
         if raw == self.seen_raw:
             return
         self.seen_raw = raw
-        state = None if raw is None else GroupState.unpack(raw, self.group)
+        state = None if raw is None else self.parsed(raw)
         with self.lock:
             self._observe(state)
 
@@ -297,26 +322,31 @@ class Membership:
             self.dirty = owned != set(self.target)
         return got, self.target, self.generation, positions
 
-    def commit(self, offsets: Mapping[TopicPartition, tuple[int, str]]) -> None:
-        """Commit positions; refused (CommitFailedError) unless we own every partition."""
+    def commit(
+        self, offsets: Mapping[TopicPartition, tuple[int, str]], *, strict: bool = False
+    ) -> None:
+        """Commit positions; refused (CommitFailedError) unless we own every partition.
+
+        ``strict``: the offsets come from the application; unknown partitions are errors.
+        """
         mid = self.member_id
+        members_db = self.log._dbs.get(b"members")
 
         def run(txn: Any) -> None:
-            state = load_state(txn, self.log, self.group)
-            if state is not None and mid is not None:
-                member = state.members.get(mid)
-                if member is not None and member.deadline < now_ms():
+            raw = None if members_db is None else txn.get(self.group.encode(), db=members_db)
+            state = None if raw is None else self.parsed(bytes(raw))
+            now = now_ms()
+            if state is not None and (mid is None or state.members.get(mid) is not None):
+                member = state.members.get(mid) if mid is not None else None
+                if mid is None or (member is not None and member.deadline < now):
                     # Our lease ran out: whether or not another member noticed yet, we
-                    # no longer have the right to commit.
-                    state.expire(now_ms(), process_alive)
+                    # no longer have the right to commit. (Expire a copy: the parsed
+                    # document is shared.)
+                    state = GroupState.unpack(bytes(raw), self.group)  # type: ignore[arg-type]
+                    state.expire(now, process_alive)
+            by_id = offsets_by_id(self.log, txn, offsets, strict=strict)
             check_fencing(state, self.group, mid, offsets)
-            commit_offsets(
-                txn,
-                self.log._dbs[b"groups"],
-                self.group,
-                offsets_by_id(self.log, txn, offsets),
-                now_ms(),
-            )
+            commit_offsets(txn, self.log._dbs[b"groups"], self.group, by_id, now)
 
         self.log._check()
         try:
