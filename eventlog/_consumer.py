@@ -79,7 +79,7 @@ def _check_timeout(timeout: object, name: str = "timeout") -> float | None:
     if timeout is None:
         return None
     if (
-        not isinstance(timeout, int | float)
+        not isinstance(timeout, (int, float))
         or isinstance(timeout, bool)
         or not timeout >= 0  # also rejects NaN
     ):
@@ -791,10 +791,14 @@ class Consumer:
                 self._announce("on_partitions_lost", owned)
             membership.forget()
             return
-        if owned:
-            self._announce("on_partitions_revoked", owned)
-        commits = self._positions_to_commit(owned) if self._auto_commit else {}
-        membership.leave(commits)
+        try:
+            if owned:
+                self._announce("on_partitions_revoked", owned)
+        finally:
+            # Leave even when the listener failed: otherwise the others would wait for
+            # our partitions until the session timeout.
+            commits = self._positions_to_commit(owned) if self._auto_commit else {}
+            membership.leave(commits)
 
     # ------------------------------------------------------------------ positions
 

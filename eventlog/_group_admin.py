@@ -188,13 +188,14 @@ class GroupAdmin:
         now = now_ms()
 
         def read(txn: Any) -> GroupDescription:
-            state = load_state(txn, self, group) or GroupState()  # type: ignore[arg-type]
+            existing = load_state(txn, self, group)  # type: ignore[arg-type]
             committed = self._committed_raw(txn, group)
-            if not state.members and not committed:
+            if existing is None and not committed:
                 raise GroupNotFoundError(
                     f"consumer group {group!r} does not exist (no members, no committed offsets)",
                     group=group,
                 )
+            state = existing or GroupState()
             state.expire(now, process_alive)  # describe live members only (not stored)
             by_id = _topics_by_id(txn, self._catalog, self._dbs[b"topics"])
             by_name = {info.name: info for info in by_id.values()}

@@ -322,7 +322,13 @@ class GroupState:
 
     def settled(self) -> bool:
         """Every member owns exactly its target."""
-        return all(set(self.target_of(mid)) == self.owned_by(mid) for mid in self.members)
+        # A static member that closed keeps its assignment (waiting for its restart)
+        # without owning it: that is not a rebalance in progress.
+        return all(
+            set(self.target_of(mid)) == self.owned_by(mid)
+            for mid, member in self.members.items()
+            if not member.departed
+        )
 
     # -- changes --
 

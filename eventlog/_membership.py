@@ -50,11 +50,9 @@ def load_state(txn: Any, log: Log, group: str) -> GroupState | None:
 
 
 def store_state(txn: Any, log: Log, group: str, state: GroupState) -> None:
-    db = log._dbs[b"members"]
-    if not state.members and not state.fenced and not state.owners:
-        txn.delete(group.encode(), db=db)
-    else:
-        txn.put(group.encode(), state.pack(), db=db)
+    # Kept when the group empties, so that generations never repeat (delete_group
+    # removes it).
+    txn.put(group.encode(), state.pack(), db=log._dbs[b"members"])
 
 
 def topic_counts(log: Log, txn: Any, names: Iterable[str], *, writing: bool) -> dict[str, int]:
@@ -318,8 +316,10 @@ class Membership:
                 raise NotAMember
             self.generation = state.generation
             self.target = frozenset(state.target_of(mid))
-            owned = state.owned_by(mid)
-            self.dirty = owned != set(self.target)
+            # Still waiting for a partition its previous owner holds? The next change of
+            # the group document (that owner releasing it, a heartbeat) says when to try
+            # again; retrying at once would spin.
+            self.dirty = False
         return got, self.target, self.generation, positions
 
     def commit(

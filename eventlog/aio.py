@@ -35,6 +35,7 @@ How it works:
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import inspect
 import math
@@ -72,46 +73,54 @@ _CHUNK: Final = 0.1
 # attempts (seconds).
 _BACKOFF_MIN: Final = 0.0005
 _BACKOFF_MAX: Final = 0.02
+# Producer futures completed per event loop callback at most.
+_DRAIN_BATCH: Final = 500
 
 
 # ---------------------------------------------------------------------- producer
 
 
 class _Completer:
-    """Completes asyncio futures from the producer's :class:`SendFuture` s.
+    """Completes asyncio futures from the producer's :class:`SendFuture` s, on one loop.
 
-    A SendFuture completes in the producer's sender thread. Waking the event loop once per
-    record (what ``asyncio.wrap_future`` does) costs a system call per record; here the
-    records completed since the loop last ran are handed over with one wake-up.
+    ``asyncio.wrap_future`` per record would cost a callback registration (which makes
+    the SendFuture build its lock and condition) and a loop wake-up per record. The
+    sender completes records in rounds, in about the order they were sent, so one callback
+    is enough: on the oldest pending future. When it fires, every future done by then is
+    handed over, and the callback moves to the oldest one still pending. Everything here
+    runs on the loop's thread except :meth:`_wake`.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._lock = threading.Lock()
-        self._ready: list[tuple[asyncio.Future[RecordMetadata], SendFuture]] = []
-        self._scheduled = False
+        self._pending: collections.deque[tuple[SendFuture, asyncio.Future[RecordMetadata]]] = (
+            collections.deque()
+        )
+        self._armed = False
 
     def wrap(self, future: SendFuture) -> asyncio.Future[RecordMetadata]:
         waiter: asyncio.Future[RecordMetadata] = self.loop.create_future()
-        future.add_done_callback(partial(self._done, waiter))
+        self._pending.append((future, waiter))
+        if not self._armed:
+            self._armed = True
+            future.add_done_callback(self._wake)
         return waiter
 
-    def _done(self, waiter: asyncio.Future[RecordMetadata], future: Any) -> None:
-        # In the sender thread (or in the caller's, if the future was already done).
-        with self._lock:
-            self._ready.append((waiter, future))
-            if self._scheduled:
-                return
-            self._scheduled = True
-        # A closed loop raises RuntimeError: nobody can await these futures any more.
+    def _wake(self, _future: object) -> None:
+        # In the sender thread (or on the loop, if the future was already done). A closed
+        # loop raises RuntimeError: nobody can await these futures any more.
         with suppress(RuntimeError):
             self.loop.call_soon_threadsafe(self._drain)
 
     def _drain(self) -> None:
-        with self._lock:
-            ready, self._ready = self._ready, []
-            self._scheduled = False
-        for waiter, future in ready:
+        pending = self._pending
+        handed = 0
+        while pending and pending[0][0].done():
+            if handed == _DRAIN_BATCH:
+                self.loop.call_soon(self._drain)  # let other callbacks run in between
+                return
+            handed += 1
+            future, waiter = pending.popleft()
             if waiter.done():
                 continue  # cancelled by the application (the record is written anyway)
             exc = future.exception()
@@ -119,6 +128,10 @@ class _Completer:
                 waiter.set_result(future.result())
             else:
                 waiter.set_exception(exc)
+        if pending:
+            pending[0][0].add_done_callback(self._wake)
+        else:
+            self._armed = False
 
 
 class AsyncProducer:

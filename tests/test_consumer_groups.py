@@ -1097,3 +1097,79 @@ def test_waiting_inside_poll_is_not_a_missed_poll(t4: eventlog.Log, make: Any) -
     assert c1.poll(0.6) == []  # waits three max_poll_interval_ms, inside poll()
     assert r1.events == [("assigned", ALL4)]
     assert (c1.member_id, c1.generation) == (member_id, generation)
+
+
+# --- regressions ------------------------------------------------------------------------
+
+
+def test_waiting_for_a_partition_does_not_spin(log: eventlog.Log, make: Any) -> None:
+    """A member whose partitions are still held by their previous owner (which is not
+    polling) waits for the group document to change instead of retrying in a loop."""
+    log.create_topic("t", 2)
+    a = make("t", client_id="a")
+    settle(log, [a], tps("t", 0, 1))
+    b = make("t", client_id="b")
+    b.poll(0)  # joins: the group now wants one partition moved from a to b
+    before = log._storage.commits
+    b.poll(0.5)  # a does not poll, so it does not release: b must wait, not spin
+    writes = log._storage.commits - before
+    # a's and b's heartbeats (every 100 ms) and a few syncs; a spinning member made
+    # thousands of write transactions in that time.
+    assert writes < 40, writes
+    assert b.assignment() == set()
+    a.poll(0)  # a releases the partition b is assigned
+    deadline = time.monotonic() + 5
+    while not b.assignment() and time.monotonic() < deadline:
+        b.poll(0.05)
+    assert len(b.assignment()) == 1
+
+
+def test_a_failing_listener_on_close_still_leaves_the_group(log: eventlog.Log, make: Any) -> None:
+    log.create_topic("t", 2)
+
+    class Failing(RebalanceListener):
+        armed = False
+
+        def on_partitions_revoked(self, partitions: set[TopicPartition]) -> None:
+            if self.armed:
+                raise RuntimeError("listener bug")
+
+    listener = Failing()
+    a = make("t", listener=listener)
+    b = make("t")
+    settle(log, [a, b], tps("t", 0, 1))
+    listener.armed = True
+    with pytest.raises(RuntimeError, match="listener bug"):
+        a.close()
+    assert a.closed
+    assert [m.member_id for m in log.describe_group("g").members] == [b.member_id]
+    deadline = time.monotonic() + 5
+    while b.assignment() != tps("t", 0, 1) and time.monotonic() < deadline:
+        b.poll(0.05)
+    assert b.assignment() == tps("t", 0, 1)  # at once, not after a session timeout
+
+
+def test_a_departed_static_member_leaves_the_group_stable(log: eventlog.Log, make: Any) -> None:
+    log.create_topic("t", 2)
+    a = make("t", group_instance_id="a")
+    b = make("t", group_instance_id="b")
+    settle(log, [a, b], tps("t", 0, 1))
+    generation = log.describe_group("g").generation
+    a.close()  # a static member keeps its place (and its partition) until its session ends
+    described = log.describe_group("g")
+    assert len(described.members) == 2
+    assert described.state == "Stable"
+    assert described.generation == generation
+
+
+def test_generations_never_repeat_after_a_group_empties(log: eventlog.Log, make: Any) -> None:
+    log.create_topic("t", 1)
+    a = make("t")
+    a.poll(0)
+    first = log.describe_group("g").generation
+    a.close()
+    assert log.describe_group("g").state == "Empty"
+    assert "g" in log.list_groups()
+    b = make("t")
+    b.poll(0)
+    assert log.describe_group("g").generation > first
