@@ -702,14 +702,15 @@ class Storage:
             self.env.set_mapsize(current * 2)
 
     def last_txnid(self) -> int:
-        """The id of the last committed transaction (any process): a cheap change check."""
-        self._enter()
-        try:
-            return int(self.env.info()["last_txnid"])
-        except lmdb.Error as exc:
-            raise translate(exc, "reading the environment") from None
-        finally:
-            self._gate.leave()
+        """The id of the snapshot a new read transaction sees: a cheap change check.
+
+        Not ``env.info()["last_txnid"]``: that reads the meta page, which a writer in
+        another process updates *before* the lock file's reader-visible id (while it
+        flushes the meta page, ~0.3 ms with durability "full"); a waiter that saw the new
+        id there, then read the older snapshot, would miss the commit until its next
+        periodic check.
+        """
+        return self.read(lambda txn: int(txn.id()), "checking for new commits")
 
     def sync(self) -> None:
         """Force committed data to disk (for the "normal" and "off" durability modes)."""
