@@ -482,6 +482,10 @@ class Consumer:
                     "this consumer has no subscription and no assignment; call subscribe() "
                     "or assign() first"
                 )
+            if self._iter_buffer:
+                # Records iteration fetched but has not handed out come before anything
+                # else (including a deserialization error found after them).
+                return self._take_buffered(max_records)
             self._raise_pending()
             if self._membership is not None:
                 self._membership.last_poll = time.monotonic()
@@ -492,8 +496,6 @@ class Consumer:
                 self._commit_quietly()
             deadline = None if wait is None else time.monotonic() + wait
             storage = self._storage
-            if self._iter_buffer:
-                return self._take_buffered(max_records)
             while True:
                 seen = storage.commits
                 txid = storage.last_txnid()

@@ -338,6 +338,9 @@ class GroupState:
         for mid, member in list(self.members.items()):
             if member.deadline < now or not alive(member.proc):
                 del self.members[mid]
+                # A removed member is a membership change even when a later member
+                # reuses its instance id: recompute the assignment.
+                self.basis = ""
         for mid, (deadline, proc) in list(self.fenced.items()):
             if deadline < now or not alive(proc):
                 del self.fenced[mid]
@@ -386,22 +389,24 @@ class GroupState:
         self.expire(now, alive)
         self.rebalance_if_needed(counts_for)
 
-    def join(self, member: Member, now: int) -> None:
-        """Add ``member`` (call after :meth:`expire`, then :meth:`rebalance_if_needed`).
+    def join(
+        self,
+        member: Member,
+        now: int,
+        alive: Callable[[ProcessIdentity | None], bool] = process_alive,
+    ) -> None:
+        """Add ``member``, expiring members whose lease ended (then call
+        :meth:`rebalance_if_needed`).
 
         A static member whose instance id is taken replaces the old member: at once when
-        the old one closed or its process is gone, keeping its assignment and partitions
-        (no rebalance, as Kafka's static membership); otherwise the old member is fenced
-        and its partitions pass over when it lets them go or its lease ends.
+        the old one closed, its lease ended or its process is gone, keeping its
+        assignment and partitions (no rebalance, as Kafka's static membership);
+        otherwise the old member is fenced and its partitions pass over when it lets
+        them go or its lease ends.
         """
-        if self.members and self.protocol is not None and member.protocol != self.protocol:
-            raise InconsistentGroupProtocolError(
-                f"this consumer uses the {member.protocol!r} assignor but the members of "
-                f"the group use {self.protocol!r}; use the same partition_assignment_strategy "
-                f"in every member",
-            )
-        self.protocol = member.protocol
         if member.instance_id is not None:
+            # Before expiring: a predecessor whose lease just ended is replaced (its
+            # assignment kept), not removed (which would rebalance the group).
             for old in list(self.members.values()):
                 if old.instance_id != member.instance_id:
                     continue
@@ -409,13 +414,21 @@ class GroupState:
                 target = self.assignment.pop(old.member_id, None)
                 if target is not None:
                     self.assignment[member.member_id] = target
-                if old.departed or not process_alive(old.proc):
+                if old.departed or old.deadline < now or not alive(old.proc):
                     for tp, mid in list(self.owners.items()):
                         if mid == old.member_id:
                             self.owners[tp] = member.member_id
                 else:
                     self.fenced[old.member_id] = (old.deadline, old.proc)
-        self.members[member.member_id] = member
+        self.members[member.member_id] = member  # live: expire() keeps it and its target
+        self.expire(now, alive)
+        if len(self.members) > 1 and self.protocol is not None and member.protocol != self.protocol:
+            raise InconsistentGroupProtocolError(
+                f"this consumer uses the {member.protocol!r} assignor but the members of "
+                f"the group use {self.protocol!r}; use the same partition_assignment_strategy "
+                f"in every member",
+            )
+        self.protocol = member.protocol
 
     def release(self, member_id: str, partitions: Iterable[TopicPartition]) -> None:
         for tp in partitions:
@@ -423,11 +436,13 @@ class GroupState:
                 del self.owners[tp]
 
     def acquire(self, member_id: str, wanted: Iterable[TopicPartition]) -> set[TopicPartition]:
-        """Take the partitions of ``wanted`` that are assigned to the member and free."""
+        """Take the partitions of ``wanted`` that are assigned to the member and free (or
+        already its own)."""
         target = set(self.target_of(member_id))
         got: set[TopicPartition] = set()
         for tp in wanted:
-            if tp in target and tp not in self.owners:
+            # Already ours: inherited from the previous instance of a static member.
+            if tp in target and self.owners.get(tp, member_id) == member_id:
                 self.owners[tp] = member_id
                 got.add(tp)
         return got

@@ -17,6 +17,7 @@ from ._catalog import (
     TopicInfo,
     state_key,
 )
+from ._codec import DecodedBatch
 from ._errors import (
     InvalidArgumentError,
     InvalidConfigError,
@@ -120,6 +121,7 @@ class Log(GroupAdmin):
             cache["catalog"] = Catalog(storage.dbs[b"meta"], storage.dbs[b"topics"])
             cache["batches"] = BatchCache()
         self._catalog: Catalog = cache["catalog"]
+        self._batch_cache: BatchCache = cache["batches"]
         self._reader = Reader(storage.dbs, cache["batches"])
         self._appender = Appender(storage.dbs)
         self._dbs = storage.dbs
@@ -536,6 +538,26 @@ class Log(GroupAdmin):
             return self._appender.write_groups(txn, info, [group])
 
         offset = self._write(write, f"appending to topic {topic!r}")[0][1]
+        crc = group.stored_crc
+        if crc is not None:
+            # A consumer usually reads this record next: hand it the decoded batch (it
+            # would otherwise decode what we just encoded). Validated by the checksum,
+            # as every cached batch is.
+            self._batch_cache.put(
+                (info.topic_id, partition, offset),
+                crc,
+                DecodedBatch(
+                    offset,
+                    range(offset, offset + 1),
+                    [timestamp],
+                    [key],
+                    [value],
+                    None,
+                    timestamp,
+                    offset,
+                ),
+                len(value or b"") + len(key or b""),
+            )
         return RecordMetadata(topic, partition, offset, timestamp)
 
     def append_batch(self, topic: str, records: Iterable[NewRecord]) -> BatchMetadata:

@@ -187,7 +187,6 @@ class Membership:
         def join(txn: Any) -> None:
             now = now_ms()
             state = load_state(txn, self.log, self.group) or GroupState()
-            state.expire(now, process_alive)
             state.join(
                 Member(
                     member_id=member_id,

@@ -15,7 +15,7 @@ from ._catalog import (
     TopicInfo,
     state_key,
 )
-from ._codec import EncodedBatch, encode_batch, encode_single
+from ._codec import EncodedBatch, batch_crc, encode_batch, encode_single
 from ._errors import (
     CorruptLogError,
     InvalidArgumentError,
@@ -112,6 +112,7 @@ class _Group:
         "key_sizes",
         "keys",
         "partition",
+        "stored_crc",
         "timestamps",
         "value_sizes",
         "values",
@@ -127,6 +128,7 @@ class _Group:
         self.encoded: EncodedBatch | None = None
         self.value_sizes: tuple[int, ...] | None = None
         self.key_sizes: tuple[int, ...] | None = None
+        self.stored_crc: int | None = None  # the written batch's checksum (set by write)
 
 
 def new_group(
@@ -418,7 +420,9 @@ class Appender:
             assert enc is not None
             base = state.next_offset
             bkey = BATCH_KEY.pack(tid, g.partition, base)
-            if not txn.put(bkey, enc.value(bkey), db=bdb, overwrite=False):
+            stored = enc.value(bkey)
+            g.stored_crc = batch_crc(stored)
+            if not txn.put(bkey, stored, db=bdb, overwrite=False):
                 raise CorruptLogError(
                     f"topic {info.name!r} partition {g.partition}: a batch already exists at "
                     f"offset {base}, past the partition's recorded end",

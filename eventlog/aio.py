@@ -30,6 +30,10 @@ How it works:
   Rebalance listener callbacks therefore run in that thread, never on the event loop.
   Waiting for records is a series of short polls (at most 0.1 s each), so cancelling a
   ``getmany()`` takes effect promptly.
+- Cancellation loses no record: records a cancelled poll fetched anyway, like records
+  fetched for ``getone()`` or iteration and not handed out yet, have their positions moved
+  back before the consumer's next call, so they are returned again and never committed
+  unseen.
 """
 
 from __future__ import annotations
@@ -173,7 +177,9 @@ class AsyncProducer:
 
     @property
     def producer(self) -> Producer:
-        """The wrapped :class:`eventlog.Producer`."""
+        """The wrapped :class:`eventlog.Producer` (thread-safe; created with
+        ``max_block_ms=0``, so its own ``send()`` raises ProducerTimeoutError at once on a
+        full buffer instead of waiting)."""
         return self._producer
 
     @property
@@ -235,6 +241,8 @@ class AsyncProducer:
             TopicNotFoundError, PartitionNotFoundError, InvalidArgumentError,
             ClientClosedError, LogClosedError: as :meth:`eventlog.Producer.send`.
         """
+        if self._close_task is not None:
+            raise ClientClosedError("the producer is closed", topic=topic)
         loop = asyncio.get_running_loop()
         producer = self._producer
         deadline: float | None = None
@@ -826,9 +834,9 @@ class AsyncConsumer:
         max_records = _check_max_records(max_records)
         tps = self._partitions(partitions)
         self._check_open()
-        served = self._take(tps, max_records or self._max_poll_records)
-        if served:
-            return _by_partition(served)
+        # Records fetched for getone() or iteration and not handed out yet are not served
+        # from here: the poll below starts by moving the positions back to them, so that
+        # they come with everything else that is ready, fairly across partitions.
         deadline = time.monotonic() + wait
         while True:
             remaining = deadline - time.monotonic()

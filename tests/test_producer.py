@@ -32,9 +32,12 @@ from eventlog import (
     LogClosedError,
     NewRecord,
     PartitionNotFoundError,
+    Producer,
+    ProducerTimeoutError,
     ReadOnlyLogError,
     RecordMetadata,
     RecordTooLargeError,
+    SendFuture,
     TopicNotFoundError,
 )
 from eventlog._errors import (
@@ -43,7 +46,6 @@ from eventlog._errors import (
     IllegalStateError,
     SerializationError,
 )
-from eventlog import Producer, ProducerTimeoutError, SendFuture
 
 LONG = 600_000  # a linger_ms that never expires during a test: only flush/close/size end it
 
