@@ -18,6 +18,7 @@ from ._errors import (
     CommitFailedError,
     DeserializationError,
     FencedInstanceIdError,
+    ForkedProcessError,
     IllegalStateError,
     InvalidArgumentError,
     LogClosedError,
@@ -240,6 +241,7 @@ class Consumer:
         self._announced_generation = -1
         self._iter_buffer: list[Record] = []
         self._membership: Membership | None = None
+        self._topic_ids: dict[TopicPartition, int] = {}
         self._fenced: FencedInstanceIdError | None = None
         if group is not None:
             self._membership = Membership(
@@ -252,6 +254,17 @@ class Consumer:
                 heartbeat_ms=heartbeat_interval_ms,
                 max_poll_interval_ms=max_poll_interval_ms,
             )
+            self._topic_ids = self._membership.topic_ids
+        if listener is not None and not all(
+            callable(getattr(listener, name, None))
+            for name in ("on_partitions_revoked", "on_partitions_assigned", "on_partitions_lost")
+        ):
+            raise InvalidArgumentError(
+                "listener must be a RebalanceListener (or have its three methods)"
+            )
+        given: tuple[object, ...] = topics  # the annotation is a promise callers may break
+        if len(given) == 1 and isinstance(given[0], (list, tuple, set, frozenset)):
+            topics = tuple(given[0])  # log.consumer(["a", "b"]), the Kafka habit
         if topics or pattern is not None:
             self.subscribe(topics, pattern=pattern)
 
@@ -324,6 +337,14 @@ class Consumer:
                 )
             if isinstance(topics, str):
                 topics = [topics]
+            if not isinstance(topics, Iterable):
+                raise InvalidArgumentError(
+                    f"topics must be a list of topic names; got {type(topics).__name__}"
+                )
+            topics = list(topics)
+            for name in topics:
+                if type(name) is not str:
+                    raise InvalidArgumentError(f"topic names must be str; got {name!r}")
             names = frozenset(topics)
             for name in names:
                 if type(name) is not str:
@@ -379,6 +400,11 @@ class Consumer:
                 raise IllegalStateError(
                     "this consumer has a subscription; call unsubscribe() before assign()"
                 )
+            given: object = partitions
+            if not isinstance(given, Iterable) or isinstance(given, str):
+                raise InvalidArgumentError(
+                    f"assign() takes a list of TopicPartition; got {type(partitions).__name__}"
+                )
             tps = list(dict.fromkeys(_as_tp(tp) for tp in partitions))
             counts = {t: self._log.describe_topic(t).partition_count for t in {t for t, _ in tps}}
             for tp in tps:
@@ -413,6 +439,7 @@ class Consumer:
             if tp not in keep:
                 del self._positions[tp]
                 self._committed.pop(tp, None)
+                self._topic_ids.pop(tp, None)
         self._paused &= keep
         if self._iter_buffer:
             self._iter_buffer = [
@@ -482,6 +509,8 @@ class Consumer:
                     "this consumer has no subscription and no assignment; call subscribe() "
                     "or assign() first"
                 )
+            if self._iter_buffer and not self._still_member():
+                self._iter_buffer = []  # positions are at the first record not handed out
             if self._iter_buffer:
                 # Records iteration fetched but has not handed out come before anything
                 # else (including a deserialization error found after them).
@@ -505,6 +534,11 @@ class Consumer:
                 if self._mode == "subscribe" and self._membership is not None:
                     self._coordinate()
                 records = self._fetch(max_records)
+                if records and not self._still_member():
+                    # Removed while fetching (a slow listener, a stall): these partitions
+                    # may be someone else's now. The next round rejoins (on_partitions_lost).
+                    self._pending_error = None
+                    continue
                 if records:
                     return records
                 self._raise_pending()
@@ -513,6 +547,13 @@ class Consumer:
                     return []
                 self._wait_for_change(seen, txid, remaining)
                 self._check()
+
+    def _still_member(self) -> bool:
+        """False when a group member may have lost its partitions (removed, lease ended)."""
+        m = self._membership
+        if m is None or self._mode != "subscribe":
+            return True
+        return m.member_id is not None and not m.lost and now_ms() < m.local_deadline
 
     def _take_buffered(self, max_records: int) -> list[Record]:
         """Records fetched for iteration but not handed out yet come first."""
@@ -570,6 +611,8 @@ class Consumer:
             self._rr += 1
             parts = parts[start:] + parts[:start]
         positions = self._positions
+        topic_ids = self._topic_ids
+        committed_cache = self._committed
         group = self._group
         reset = self._reset
 
@@ -590,6 +633,11 @@ class Consumer:
                     continue
                 state = reader.state(txn, info, tp.partition)
                 pos = positions[tp]
+                if topic_ids.get(tp, info.topic_id) != info.topic_id:
+                    # The topic was deleted and re-created: start it afresh.
+                    pos = _UNSET
+                    committed_cache.pop(tp, None)
+                topic_ids[tp] = info.topic_id
                 if pos == _UNSET and groups_db is not None and group is not None:
                     found = read_committed(txn, groups_db, group, info.topic_id, tp.partition)
                     if found is not None:
@@ -774,6 +822,7 @@ class Consumer:
         self._set_assignment(sorted(kept))
         for tp in got:
             self._positions[tp] = committed.get(tp, _UNSET)
+            self._topic_ids.pop(tp, None)
         if got:
             self._announced_generation = generation
             self._announce("on_partitions_assigned", got)
@@ -1087,6 +1136,8 @@ class Consumer:
         two records covers exactly the records already returned.
         """
         self._check()
+        if self._iter_buffer and not self._still_member():
+            self._iter_buffer = []  # positions are at the first record not handed out
         buffer = self._iter_buffer
         if not buffer:
             idle = self._idle_timeout
@@ -1132,8 +1183,10 @@ class Consumer:
                         self._leave_group()
                     elif self._auto_commit and self._mode == "assign":
                         self._commit_quietly()
-            except (LogClosedError, ReadOnlyLogError):
-                pass  # the log went first (our lease simply runs out), or cannot commit
+            except (LogClosedError, ReadOnlyLogError, ForkedProcessError):
+                # The log went first (our lease simply runs out), cannot commit, or
+                # belongs to the parent process (whose membership this is, not ours).
+                pass
             finally:
                 if self._membership is not None:
                     self._membership.stop_heartbeats()

@@ -369,8 +369,13 @@ class GroupAdmin:
             raise InvalidArgumentError(f"shift must be an integer; got {shift!r}", group=group)
         by_time = None
         if isinstance(to, _dt.datetime):
-            stamp = to.timestamp() if to.tzinfo is not None else to.astimezone().timestamp()
+            try:
+                stamp = to.timestamp() if to.tzinfo is not None else to.astimezone().timestamp()
+            except (ValueError, OverflowError, OSError):
+                stamp = 0.0 if to.year < 1970 else float(MAX_OFFSET)
             by_time = self.offsets_for_times(topic, max(0, int(stamp * 1000)))  # type: ignore[attr-defined]
+        if partitions is not None and not isinstance(partitions, Iterable):
+            raise InvalidArgumentError("partitions must be a list of partition numbers")
         chosen = None if partitions is None else list(partitions)
 
         def write(txn: Any) -> dict[TopicPartition, int]:

@@ -78,7 +78,7 @@ def validate_group(group: object) -> str:
         raise InvalidArgumentError(
             f"group must be a str (a consumer group name); got {type(group).__name__}"
         )
-    if not group or len(group) > MAX_GROUP_CHARS or "\x00" in group:
+    if not group or len(group.encode()) > MAX_GROUP_CHARS or "\x00" in group:
         raise InvalidArgumentError(
             f"group names have 1 to {MAX_GROUP_CHARS} characters and no NUL; got {group!r}",
             group=group,
@@ -133,7 +133,14 @@ def _read_start_time(pid: int) -> tuple[int, str] | None:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read()
     except (FileNotFoundError, ProcessLookupError):
-        return None
+        # /proc may hide other users' processes (mounted with hidepid): ask the kernel.
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except OSError:
+            pass  # exists (EPERM: another user's)
+        return (-1, "?")
     except OSError:
         return (-1, "?")  # exists but unreadable: assume alive
     # The command name (field 2) may contain spaces and parentheses: split after the last ")".
@@ -336,7 +343,9 @@ class GroupState:
         """Drop members whose lease ended or whose process is gone, and free what they
         owned; forget fenced members likewise."""
         for mid, member in list(self.members.items()):
-            if member.deadline < now or not alive(member.proc):
+            # A static member waits for its restart until its lease ends (Kafka's
+            # group.instance.id): its process having exited is not a reason to remove it.
+            if member.deadline < now or (member.instance_id is None and not alive(member.proc)):
                 del self.members[mid]
                 # A removed member is a membership change even when a later member
                 # reuses its instance id: recompute the assignment.

@@ -52,6 +52,13 @@ def load_state(txn: Any, log: Log, group: str) -> GroupState | None:
 def store_state(txn: Any, log: Log, group: str, state: GroupState) -> None:
     # Kept when the group empties, so that generations never repeat (delete_group
     # removes it).
+    if not state.members:
+        # A group with no members and no committed offsets does not exist any more.
+        cursor = txn.cursor(db=log._dbs[b"groups"])
+        prefix = group.encode() + b"\x00"
+        if not (cursor.set_range(prefix) and bytes(cursor.key()).startswith(prefix)):
+            txn.delete(group.encode(), db=log._dbs[b"members"])
+            return
     txn.put(group.encode(), state.pack(), db=log._dbs[b"members"])
 
 
@@ -68,7 +75,12 @@ def settle(log: Log, txn: Any, state: GroupState, now: int) -> None:
 
 
 def offsets_by_id(
-    log: Log, txn: Any, offsets: Mapping[TopicPartition, tuple[int, str]], *, strict: bool = False
+    log: Log,
+    txn: Any,
+    offsets: Mapping[TopicPartition, tuple[int, str]],
+    *,
+    strict: bool = False,
+    ids: Mapping[TopicPartition, int] | None = None,
 ) -> dict[tuple[int, int], tuple[int, str]]:
     """Translate topic names to ids (inside a write transaction).
 
@@ -84,6 +96,8 @@ def offsets_by_id(
             if strict:
                 raise
             continue
+        if not strict and ids is not None and ids.get(tp, info.topic_id) != info.topic_id:
+            continue  # a position in a deleted topic re-created since: not for the new one
         if tp.partition < info.partitions:
             out[(info.topic_id, tp.partition)] = value
         elif strict:
@@ -138,6 +152,8 @@ class Membership:
         self._parsed: tuple[bytes, GroupState] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The topic id each position was read in (kept by the consumer).
+        self.topic_ids: dict[TopicPartition, int] = {}
 
     # -- observing --
 
@@ -243,6 +259,8 @@ class Membership:
         self.log._check()  # this handle closed: stop renewing (another handle may be open)
         state = self.log._write(beat, f"heartbeat in consumer group {self.group!r}")
         with self.lock:
+            if self.member_id != mid:
+                return  # the consumer left or rejoined meanwhile: this says nothing about now
             if new_topics is not None:
                 self.topics = new_topics
             if state is not None and mid in state.members:
@@ -285,7 +303,7 @@ class Membership:
                     txn,
                     self.log._dbs[b"groups"],
                     self.group,
-                    offsets_by_id(self.log, txn, valid),
+                    offsets_by_id(self.log, txn, valid, ids=self.topic_ids),
                     now,
                 )
             state.release(mid, release)
@@ -317,8 +335,9 @@ class Membership:
             self.target = frozenset(state.target_of(mid))
             # Still waiting for a partition its previous owner holds? The next change of
             # the group document (that owner releasing it, a heartbeat) says when to try
-            # again; retrying at once would spin.
-            self.dirty = False
+            # again; retrying at once would spin. But partitions we hold that the (newer)
+            # target no longer has are ours to release now.
+            self.dirty = bool(state.owned_by(mid) - self.target)
         return got, self.target, self.generation, positions
 
     def commit(
@@ -343,7 +362,7 @@ class Membership:
                     # document is shared.)
                     state = GroupState.unpack(bytes(raw), self.group)  # type: ignore[arg-type]
                     state.expire(now, process_alive)
-            by_id = offsets_by_id(self.log, txn, offsets, strict=strict)
+            by_id = offsets_by_id(self.log, txn, offsets, strict=strict, ids=self.topic_ids)
             check_fencing(state, self.group, mid, offsets)
             commit_offsets(txn, self.log._dbs[b"groups"], self.group, by_id, now)
 
@@ -379,7 +398,7 @@ class Membership:
                     txn,
                     self.log._dbs[b"groups"],
                     self.group,
-                    offsets_by_id(self.log, txn, valid),
+                    offsets_by_id(self.log, txn, valid, ids=self.topic_ids),
                     now,
                 )
             member = state.members.get(mid)
@@ -410,12 +429,17 @@ class Membership:
             m.instance_id == self.instance_id and m.member_id != mid for m in state.members.values()
         )
 
-    def forget(self) -> None:
-        """After losing membership: drop anything the old member id still holds."""
-        mid = self.member_id
-        self.member_id = None
-        if mid is None:
-            return
+    def forget(self, expected: str | None = None) -> None:
+        """After losing membership: drop anything the old member id still holds.
+
+        ``expected``: only if this is still the member id (the heartbeat thread must not
+        remove a membership the consumer renewed meanwhile).
+        """
+        with self.lock:
+            mid = self.member_id
+            if mid is None or (expected is not None and mid != expected):
+                return
+            self.member_id = None
 
         def run(txn: Any) -> None:
             state = load_state(txn, self.log, self.group)
@@ -431,7 +455,7 @@ class Membership:
     # -- the heartbeat thread --
 
     def _start_heartbeats(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive() and not self._stop.is_set():
             return
         self._stop = threading.Event()
         thread = threading.Thread(
@@ -464,10 +488,12 @@ def _heartbeat_loop(ref: weakref.ref[Membership], stop: threading.Event, interva
             return
         try:
             if membership.poll_overdue():
+                stop.set()  # retiring: a rejoin must start a new heartbeat thread
+                overdue = membership.member_id
                 with membership.lock:
                     membership.lost = True
                     membership.dirty = True
-                membership.forget()
+                membership.forget(overdue)
                 return
             membership.heartbeat()
         except EventLogError:

@@ -716,6 +716,11 @@ class AsyncConsumer:
         buffer = self._buffer
         if not buffer:
             return []
+        if not self._consumer._still_member():
+            # Removed from the group meanwhile: these partitions may be someone else's.
+            self._give_back(buffer)
+            self._buffer = []
+            return []
         if partitions is None:
             taken = buffer[-count:]
             del buffer[-count:]
