@@ -62,6 +62,7 @@ from ._records import (
     TopicDescription,
     TopicPartition,
 )
+from ._retention import RetentionResult
 from ._topics import TopicConfig
 
 __version__ = "0.1.0.dev0"
@@ -107,6 +108,7 @@ __all__ = [
     "RecordColumns",
     "RecordMetadata",
     "RecordTooLargeError",
+    "RetentionResult",
     "SendFuture",
     "SerializationError",
     "StorageError",

@@ -43,6 +43,7 @@ from ._records import (
     RecordMetadata,
     TopicDescription,
 )
+from ._retention import Retention, RetentionAdmin
 from ._topics import (
     DEFAULT_CONFIG,
     TopicConfig,
@@ -104,7 +105,7 @@ def _check_int(name: str, value: object, low: int, high: int, allowed: str) -> i
     return value
 
 
-class Log(GroupAdmin):
+class Log(GroupAdmin, RetentionAdmin):
     """An open event log: a directory of topics and partitions on local disk.
 
     Create one with :func:`eventlog.open`. A Log is thread-safe; use it as a context
@@ -122,8 +123,10 @@ class Log(GroupAdmin):
             cache["batches"] = BatchCache()
         self._catalog: Catalog = cache["catalog"]
         self._batch_cache: BatchCache = cache["batches"]
+        if "retention" not in cache:
+            cache["retention"] = Retention(storage.dbs)
         self._reader = Reader(storage.dbs, cache["batches"])
-        self._appender = Appender(storage.dbs)
+        self._appender = Appender(storage.dbs, cache["retention"])
         self._dbs = storage.dbs
         self._batches_db = storage.dbs[b"batches"]
 

@@ -272,27 +272,56 @@ class Reader:
                 start = max(base, state.log_start)
         position = start
         bcursor = txn.cursor(db=self._batches_db)
+        # The log start may lie inside a batch (delete_records): that batch comes first.
+        found = self._batch_holding(bcursor, info, partition, position)
         while position < state.next_offset:
             # Batches whose largest timestamp is older are skipped on their (checksummed)
             # header alone; only the batch holding the answer is decoded.
-            if not bcursor.set_range(BATCH_KEY.pack(tid, partition, position)):
-                return None
-            key = bytes(bcursor.key())
-            t, p, base = BATCH_KEY.unpack(key)
-            if (t, p) != (tid, partition) or base == STATE_OFFSET:
-                return None
-            if base < position:  # pragma: no cover - set_range never lands below
-                return None
-            try:
-                header = verified_header(key, bcursor.value())
-            except CorruptLogError as exc:
-                raise self._corrupt(info, partition, base, exc) from None
+            if found is None:
+                if not bcursor.set_range(BATCH_KEY.pack(tid, partition, position)):
+                    return None
+                key = bytes(bcursor.key())
+                t, p, base = BATCH_KEY.unpack(key)
+                if (t, p) != (tid, partition) or base == STATE_OFFSET:
+                    return None
+                try:
+                    header = verified_header(key, bcursor.value())
+                except CorruptLogError as exc:
+                    raise self._corrupt(info, partition, base, exc) from None
+            else:
+                key, base, header = found
+                found = None
             if header[6] < timestamp:  # max timestamp
                 position = base + header[4] + 1  # past its last offset
                 continue
             batch = self._decode(info, partition, base, key, bcursor.value())
-            for i in range(batch.count):
+            for i in range(batch.index_of(position), batch.count):
                 if batch.timestamps[i] >= timestamp:
                     return batch.offsets[i]
-            position = batch.last_offset + 1  # pragma: no cover - the header said otherwise
+            # Only records below `position` (below the log start) were recent enough.
+            position = batch.last_offset + 1
         return None
+
+    def _batch_holding(
+        self, cursor: Any, info: TopicInfo, partition: int, offset: int
+    ) -> tuple[bytes, int, tuple[int, int, int, int, int, int, int, int, int]] | None:
+        """(key, base offset, verified header) of the batch that starts below ``offset``
+        and holds it, with ``cursor`` on it; None when ``offset`` starts a batch or falls
+        between batches."""
+        tid = info.topic_id
+        if cursor.set_range(BATCH_KEY.pack(tid, partition, offset)):
+            if BATCH_KEY.unpack(cursor.key())[2] == offset or not cursor.prev():
+                return None
+        elif not cursor.last():
+            return None
+        key = bytes(cursor.key())
+        t, p, base = BATCH_KEY.unpack(key)
+        if (t, p) != (tid, partition) or base == STATE_OFFSET:
+            return None
+        try:
+            header = verified_header(key, cursor.value())
+        except CorruptLogError as exc:
+            raise self._corrupt(info, partition, base, exc) from None
+        if base + header[4] < offset:
+            return None
+        return key, base, header

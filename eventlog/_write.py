@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ._catalog import (
     BATCH_KEY,
@@ -25,6 +25,9 @@ from ._errors import (
 )
 from ._partitioner import StickyPartitioner, default_partition
 from ._records import Headers
+
+if TYPE_CHECKING:
+    from ._retention import Retention
 
 _NoneType: Final = type(None)
 _BYTES_OR_NONE: Final = frozenset((bytes, _NoneType))
@@ -158,10 +161,13 @@ class Appender:
     compression overlaps other writers' commits); ``write_groups`` runs inside it.
     """
 
-    def __init__(self, dbs: dict[bytes, Any]) -> None:
+    def __init__(self, dbs: dict[bytes, Any], retention: Retention | None = None) -> None:
         self._dbs = dbs
         self._batches_db = dbs[b"batches"]
         self._sticky: dict[str, StickyPartitioner] = {}
+        # Runs a bounded chunk of retention on each partition written, in the same
+        # transaction (DESIGN.md section 6: maintenance without a user call).
+        self._retention = retention
 
     def validate(
         self,
@@ -405,6 +411,7 @@ class Appender:
     ) -> list[tuple[int, int]]:
         tid = info.topic_id
         bdb = self._batches_db
+        retention = self._retention
         out = []
         for g in groups:
             pkey = state_key(tid, g.partition)
@@ -450,6 +457,8 @@ class Appender:
                     db=self._dbs[b"timeindex"],
                 )
                 state.index_bytes = 0
+            if retention is not None:
+                retention.after_append(txn, info, g.partition, state)
             txn.put(pkey, state.pack(), db=bdb)
             out.append((g.partition, base))
         return out

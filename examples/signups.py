@@ -130,9 +130,13 @@ def main(path: str) -> None:
         # Wait until both have joined and split the partitions (a rebalance).
         deadline = time.monotonic() + 30
         while True:
-            group = log.describe_group("onboarding")
-            if len(group.members) == 2 and group.state == "Stable":
-                break
+            try:
+                group = log.describe_group("onboarding")
+            except eventlog.GroupNotFoundError:
+                pass  # no worker has joined yet (they join at their first poll)
+            else:
+                if len(group.members) == 2 and group.state == "Stable":
+                    break
             if time.monotonic() > deadline:
                 raise TimeoutError("the onboarding workers did not join")
             time.sleep(0.02)

@@ -147,7 +147,7 @@ def test_exist_ok_keeps_existing_records(log: eventlog.Log) -> None:
 
 
 def test_describe_shows_offsets_and_sizes(log: eventlog.Log) -> None:
-    log.create_topic("t", 3)
+    log.create_topic("t", 3, retention_ms=-1)  # keep the 1970 timestamps
     log.append("t", b"vvv", key=b"kk", partition=1, timestamp=1_000)
     log.append_batch("t", [NewRecord(b"12345", partition=1, timestamp=500),
                            NewRecord(b"", partition=2, timestamp=7)])
@@ -218,7 +218,7 @@ def test_delete_topic(log: eventlog.Log) -> None:
 
 
 def test_delete_then_recreate_never_resurrects(log: eventlog.Log, log_path: Path) -> None:
-    old = log.create_topic("t", 2, retention_ms=1_000)
+    old = log.create_topic("t", 2, retention_ms=-1)  # keeps the 1970 timestamps
     for i in range(5):
         log.append("t", b"old-%d" % i, partition=i % 2, timestamp=100 + i)
     log.delete_topic("t")
@@ -293,7 +293,7 @@ def test_timestamp_defaults_to_now(log: eventlog.Log) -> None:
 
 
 def test_explicit_timestamps_are_preserved(log: eventlog.Log) -> None:
-    log.create_topic("t")
+    log.create_topic("t", retention_ms=-1)  # keep the old timestamps
     stamps = [5_000, 0, 2**63 - 1, 17, 5_000, 1_700_000_000_000]
     metas = [log.append("t", b"v", timestamp=ts) for ts in stamps]
     assert [m.timestamp for m in metas] == stamps
@@ -404,7 +404,7 @@ def test_append_batch_mixed_partitions_in_input_order(log: eventlog.Log) -> None
 
 
 def test_append_batch_metadata_is_a_sequence(log: eventlog.Log) -> None:
-    log.create_topic("t", 3)
+    log.create_topic("t", 3, retention_ms=-1)  # keep the 1970 timestamps
     records = [NewRecord(b"a", partition=2, timestamp=1), NewRecord(b"b", partition=0,
                                                                     timestamp=2),
                NewRecord(b"c", partition=2, timestamp=3)]
@@ -467,7 +467,7 @@ def test_append_batch_is_atomic(log: eventlog.Log, bad: NewRecord,
 
 
 def test_append_columns_one_partition(log: eventlog.Log) -> None:
-    log.create_topic("t", 3)
+    log.create_topic("t", 3, retention_ms=-1)  # keep the 1970 timestamps
     values = [b"a", b"b", None, b"d"]
     assert log.append_columns("t", values, partition=2, timestamp=1234) == {2: range(0, 4)}
     assert log.append_columns("t", (b"e",), partition=2) == {2: range(4, 5)}
@@ -519,8 +519,9 @@ def test_append_columns_without_keys_goes_to_one_partition(log: eventlog.Log) ->
 
 @pytest.fixture
 def ten(log: eventlog.Log) -> eventlog.Log:
-    """Topic "t" with 10 records in partition 0: batches [0..3], [4..8], [9]."""
-    log.create_topic("t", 2)
+    """Topic "t" with 10 records in partition 0: batches [0..3], [4..8], [9]; kept forever
+    (retention would delete their 1970 timestamps at once)."""
+    log.create_topic("t", 2, retention_ms=-1)
     log.append_batch("t", [NewRecord(b"v%d" % i, key=b"k%d" % i, partition=0,
                                      timestamp=1000 + i) for i in range(4)])
     log.append_batch("t", [NewRecord(b"v%d" % i, key=b"k%d" % i, partition=0,
@@ -654,8 +655,8 @@ def test_read_columns_with_headers_and_max_bytes(log: eventlog.Log) -> None:
 @pytest.fixture
 def three(log: eventlog.Log) -> eventlog.Log:
     """Topic "t", 3 partitions, partition p holding 5 + p records with timestamps
-    100 * p + offset."""
-    log.create_topic("t", 3)
+    100 * p + offset, kept forever (retention would delete them at once)."""
+    log.create_topic("t", 3, retention_ms=-1)
     for p in range(3):
         for i in range(5 + p):
             log.append("t", b"p%d-%d" % (p, i), partition=p, timestamp=100 * p + i)
@@ -765,7 +766,7 @@ def test_offsets_for_times_basic(three: eventlog.Log) -> None:
 
 
 def test_offsets_for_times_empty_partition(log: eventlog.Log) -> None:
-    log.create_topic("t", 2)
+    log.create_topic("t", 2, retention_ms=-1)  # keep the 1970 timestamps
     log.append("t", b"v", partition=1, timestamp=50)
     assert log.offsets_for_times("t", 0) == {0: None, 1: 0}
     assert log.offsets_for_times("t", 51) == {0: None, 1: None}
@@ -782,7 +783,7 @@ def test_offsets_for_times_matches_brute_force(
     log: eventlog.Log, batches: list[list[int]], probes: list[int]
 ) -> None:
     topic = next(_names)
-    log.create_topic(topic)
+    log.create_topic(topic, retention_ms=-1)  # keep the 1970 timestamps
     for stamps in batches:
         if len(stamps) == 1:
             log.append(topic, b"v", timestamp=stamps[0])
@@ -856,8 +857,9 @@ def test_wait_wakes_for_an_append_through_another_handle(log: eventlog.Log,
 
 def test_reopen_persists_everything(log_path: Path) -> None:
     with eventlog.open(log_path, durability="off") as log:
-        log.create_topic("a", 3, retention_ms=1_000, config={"cleanup.policy": "delete"})
-        log.create_topic("b", compression_type="uncompressed")
+        # retention.ms=-1: the 1970 timestamps below must stay.
+        log.create_topic("a", 3, retention_ms=-1, config={"cleanup.policy": "delete"})
+        log.create_topic("b", compression_type="uncompressed", retention_ms=-1)
         log.create_partitions("b", 2)
         log.alter_topic("a", max_message_bytes=5_000)
         log.append_batch("a", [NewRecord(b"v%d" % i, key=b"k%d" % i, timestamp=10 + i,
@@ -963,7 +965,7 @@ def test_durability_modes(log_path: Path, durability: str) -> None:
 
 def _populated(log_path: Path) -> None:
     with eventlog.open(log_path) as log:
-        log.create_topic("t", 2)
+        log.create_topic("t", 2, retention_ms=-1)  # keep the 1970 timestamp
         log.append("t", b"v", key=b"k", partition=1, timestamp=42)
 
 

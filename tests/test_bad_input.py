@@ -42,7 +42,7 @@ def snapshot(log: eventlog.Log) -> dict[str, Any]:
 @pytest.fixture
 def populated(log: eventlog.Log) -> eventlog.Log:
     """"t": 3 partitions with records; "small": max.message.bytes=100; "compacted"."""
-    log.create_topic("t", 3)
+    log.create_topic("t", 3, retention_ms=-1)  # keep the 1970 timestamps
     for p in range(3):
         log.append_batch("t", [NewRecord(b"v%d" % i, key=b"k", partition=p, timestamp=10 + i)
                                for i in range(3)])

@@ -534,7 +534,7 @@ def test_seek_to_end_is_the_end_at_seek_or_later_time(two: eventlog.Log) -> None
 
 
 def test_seek_to_timestamp(log: eventlog.Log) -> None:
-    log.create_topic("t", 2)
+    log.create_topic("t", 2, retention_ms=-1)  # keep the 1970 timestamps
     fill(log, "t", 0, 5, first_ts=1000)  # timestamps 1000..1004
     fill(log, "t", 1, 5, first_ts=2000)  # timestamps 2000..2004
     with log.consumer("t", auto_offset_reset="earliest") as c:
@@ -715,7 +715,7 @@ def test_builtin_deserializers(log: eventlog.Log) -> None:
 
 
 def test_records_keep_key_timestamp_and_headers(log: eventlog.Log) -> None:
-    log.create_topic("t")
+    log.create_topic("t", retention_ms=-1)  # keep the 1970 timestamp
     headers = [("trace", b"abc"), ("empty", None), ("trace", b"again")]
     log.append("t", b"v", key=b"k", timestamp=123, headers=headers)
     with log.consumer("t", auto_offset_reset="earliest", value_deserializer=bytes.upper) as c:

@@ -26,6 +26,7 @@ PAGES = [
     ROOT / "docs" / "how-to.md",
     ROOT / "docs" / "explanation" / "durability.md",
     ROOT / "docs" / "how-to" / "asyncio.md",
+    ROOT / "docs" / "explanation" / "retention.md",
 ]
 SKIP_MARK = "<!-- skip-test -->"
 # A fenced block, possibly indented (inside a list item): group 1 is the indentation.

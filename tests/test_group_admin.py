@@ -53,8 +53,9 @@ def set_log_start(log: eventlog.Log, topic: str, partition: int, start: int) -> 
 @pytest.fixture
 def t3(log: eventlog.Log) -> eventlog.Log:
     """Topic "t": 3 partitions with 10 records each (one batch per record), timestamps
-    1000 + 100 * offset; partition 2's log start is 4 (as after retention)."""
-    log.create_topic("t", 3)
+    1000 + 100 * offset (kept: retention_ms=-1); partition 2's log start is 4 (as after
+    retention)."""
+    log.create_topic("t", 3, retention_ms=-1)
     for i in range(10):
         log.append_batch(
             "t", [NewRecord(b"x", partition=p, timestamp=1000 + 100 * i) for p in range(3)]

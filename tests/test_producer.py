@@ -129,7 +129,7 @@ def test_send_returns_a_future_of_record_metadata(log: eventlog.Log) -> None:
 
 
 def test_explicit_partition_timestamp_and_headers_are_kept(log: eventlog.Log) -> None:
-    log.create_topic("t", 4)
+    log.create_topic("t", 4, retention_ms=-1)  # keep the 2023 timestamp
     headers = [("trace", b"abc"), ("empty", None), ("trace", b"again")]
     with log.producer() as producer:
         meta = producer.send(

@@ -53,6 +53,7 @@ PUBLIC_NAMES = sorted([
     "RecordColumns",
     "RecordMetadata",
     "RecordTooLargeError",
+    "RetentionResult",
     "SendFuture",
     "SerializationError",
     "StorageError",

@@ -30,7 +30,7 @@ needs_signals = pytest.mark.skipif(
 @pytest.fixture
 def log(tmp_path: Path) -> Iterator[eventlog.Log]:
     with eventlog.open(tmp_path / "log", durability="off") as opened:
-        opened.create_topic("t")
+        opened.create_topic("t", retention_ms=-1)  # tests use 1970 timestamps
         opened.create_topic("other")
         yield opened
 

@@ -5,6 +5,12 @@ offset is its index, because offsets are dense. Keyed records must land where Ka
 partitioner says and explicit partitions are obeyed; records with neither go wherever the
 returned metadata says (the sticky partitioner is free to choose), and every later read has
 to agree with that.
+
+Retention is modelled too: each partition's stored batches (base offset, record count) and
+log start offset, each topic's ``retention.ms``/``retention.bytes``, and a clock that only
+the machine moves (the log's clocks are replaced by it). Appends apply retention to the
+partitions they write, a bounded number of batches at a time; ``run_retention`` and
+``delete_records`` are rules of their own. Records below the log start must be unreadable.
 """
 
 from __future__ import annotations
@@ -13,9 +19,9 @@ import os
 import random
 import shutil
 import tempfile
-import time
 from unittest import mock
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -27,6 +33,7 @@ from hypothesis.stateful import (
 )
 
 import eventlog
+import eventlog._retention as retention
 from eventlog import NewRecord
 from eventlog._partitioner import StickyPartitioner
 
@@ -47,8 +54,26 @@ def kafka_partition(key: bytes, partitions: int) -> int:
     return (eventlog.murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
+# The machine's clock starts here: later than every explicit timestamp drawn above.
+CLOCK_START = 20_000
+# Unlimited and the default come up more often, so that records also stay around.
+RETENTION_MS = [-1, -1, 604_800_000, 604_800_000, 0, 5_000, 15_000]
+RETENTION_BYTES = [-1, -1, -1, 0, 10, 40, 150]
+
+
+def record_bytes(record: ModelRecord) -> int:
+    """What a record adds to its partition's size: key, value and header-block bytes."""
+    _ts, key, value, hdrs = record
+    return (len(key or b"") + len(value or b"")
+            + sum(6 + len(name.encode()) + len(hv or b"") for name, hv in hdrs))
+
+
+class PartitionModel:
+    """A partition's stored batches and log start (its records live in LogMachine.model)."""
+
+    def __init__(self) -> None:
+        self.start = 0
+        self.batches: list[tuple[int, int]] = []  # (base offset, record count), oldest first
 
 
 _sticky_init = StickyPartitioner.__init__
@@ -73,12 +98,32 @@ class LogMachine(RuleBasedStateMachine):
         self.model: dict[str, list[list[ModelRecord]]] = {}
         self.log_append: dict[str, bool] = {}
         self.topic_ids: set[int] = set()
+        self.parts: dict[str, list[PartitionModel]] = {}
+        self.retention: dict[str, tuple[int, int]] = {}  # topic -> (retention.ms, .bytes)
+        # One clock for appends and retention, moved only by the advance_time rule; time
+        # retention is looked at on every append (not once a second), so that what an
+        # append removes does not depend on how fast the machine runs.
+        self.clock = CLOCK_START
+        self.clocks = [
+            mock.patch("eventlog._log._now_ms", self.now),
+            mock.patch.object(retention, "now_ms", self.now),
+            mock.patch.object(retention, "CHECK_INTERVAL", 0.0),
+            # Small chunks, so that a few appends already meet the bound per transaction.
+            mock.patch.object(retention, "AUTO_BATCHES", 2),
+        ]
+        for patch in self.clocks:
+            patch.start()
+
+    def now(self) -> int:
+        return self.clock
 
     def teardown(self) -> None:
         try:
             self.log.close()
         finally:
             self.seeding.stop()
+            for patch in self.clocks:
+                patch.stop()
             shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- helpers --
@@ -90,9 +135,63 @@ class LogMachine(RuleBasedStateMachine):
         return data.draw(st.integers(0, len(self.model[topic]) - 1), label="partition")
 
     def _expected(self, topic: str, offset: int, partition: int) -> list[eventlog.Record]:
+        start = max(offset, self.parts[topic][partition].start)
         return [eventlog.Record(topic, partition, i, ts, k, v, h)
                 for i, (ts, k, v, h) in enumerate(self.model[topic][partition])
-                if i >= offset]
+                if i >= start]
+
+    # -- the retention model --
+
+    def _batch_bytes(self, topic: str, partition: int, base: int, count: int) -> int:
+        return sum(map(record_bytes, self.model[topic][partition][base:base + count]))
+
+    def _size(self, topic: str, partition: int) -> int:
+        return sum(self._batch_bytes(topic, partition, b, c)
+                   for b, c in self.parts[topic][partition].batches)
+
+    def _retain(self, topic: str, partition: int, *, policy: bool, by_time: bool = True,
+                max_batches: int | None = None) -> tuple[int, int, int]:
+        """Remove what retention removes from one partition, oldest batch first; return
+        (batches, records, bytes) removed. Without ``policy`` only batches wholly below the
+        log start go (what delete_records leaves)."""
+        pm = self.parts[topic][partition]
+        ms, limit = self.retention[topic] if policy else (-1, -1)
+        cutoff = self.clock - ms if by_time and ms >= 0 else None
+        records = self.model[topic][partition]
+        size = self._size(topic, partition)
+        removed = [0, 0, 0]
+        moved = False
+        while pm.batches:
+            base, count = pm.batches[0]
+            over = 0 <= limit < size and len(pm.batches) > 1
+            wholly_below = base + count - 1 < pm.start
+            if not (over or wholly_below):
+                newest = max(ts for ts, *_rest in records[base:base + count])
+                if cutoff is None or newest >= cutoff:
+                    break
+            if max_batches is not None and removed[0] >= max_batches:
+                break
+            moved = moved or over or not wholly_below
+            nbytes = self._batch_bytes(topic, partition, base, count)
+            pm.batches.pop(0)
+            size -= nbytes
+            removed = [removed[0] + 1, removed[1] + count, removed[2] + nbytes]
+        if removed[0] and moved:
+            keep_from = pm.batches[0][0] if pm.batches else len(records)
+            pm.start = max(pm.start, keep_from)
+        return removed[0], removed[1], removed[2]
+
+    def _appended(self, topic: str, counts: dict[int, int]) -> None:
+        """Record the batches one append call wrote ({partition: records}) and apply what
+        the append path applies: a bounded chunk of retention per partition written."""
+        ms, limit = self.retention[topic]
+        for p, count in counts.items():
+            pm = self.parts[topic][p]
+            pm.batches.append((len(self.model[topic][p]) - count, count))
+            over = 0 <= limit < self._size(topic, p) and len(pm.batches) > 1
+            if over or ms >= 0:
+                self._retain(topic, p, policy=True, by_time=ms >= 0,
+                             max_batches=retention.AUTO_BATCHES)
 
     def _check_timestamp(self, topic: str, given: int | None, got: int, before: int,
                          after: int) -> None:
@@ -117,20 +216,27 @@ class LogMachine(RuleBasedStateMachine):
             assert meta.offset == next_offset[meta.partition]
             next_offset[meta.partition] += 1
             self._check_timestamp(topic, rec.timestamp, meta.timestamp, before, after)
+        counts: dict[int, int] = {}
         for rec, meta in records:
             partitions[meta.partition].append(
                 (meta.timestamp, rec.key, rec.value, tuple(map(tuple, rec.headers or ()))))
+            counts[meta.partition] = counts.get(meta.partition, 0) + 1
+        self._appended(topic, counts)
 
     # -- topics --
 
-    @initialize(partitions=st.integers(1, 4))
-    def first_topic(self, partitions: int) -> None:
-        self.create_topic(TOPIC_NAMES[0], partitions, False)
+    @initialize(partitions=st.integers(1, 4), ms=st.sampled_from(RETENTION_MS),
+                limit=st.sampled_from(RETENTION_BYTES))
+    def first_topic(self, partitions: int, ms: int, limit: int) -> None:
+        self.create_topic(TOPIC_NAMES[0], partitions, False, ms, limit)
 
     @rule(name=st.sampled_from(TOPIC_NAMES), partitions=st.integers(1, 4),
-          log_append=st.booleans())
-    def create_topic(self, name: str, partitions: int, log_append: bool) -> None:
-        config = {"message.timestamp.type": "LogAppendTime" if log_append else "CreateTime"}
+          log_append=st.booleans(), ms=st.sampled_from(RETENTION_MS),
+          limit=st.sampled_from(RETENTION_BYTES))
+    def create_topic(self, name: str, partitions: int, log_append: bool, ms: int,
+                     limit: int) -> None:
+        config = {"message.timestamp.type": "LogAppendTime" if log_append else "CreateTime",
+                  "retention.ms": ms, "retention.bytes": limit}
         if name in self.model:
             try:
                 self.log.create_topic(name, partitions, config=config)
@@ -143,6 +249,8 @@ class LogMachine(RuleBasedStateMachine):
         self.topic_ids.add(desc.topic_id)
         self.model[name] = [[] for _ in range(partitions)]
         self.log_append[name] = log_append
+        self.parts[name] = [PartitionModel() for _ in range(partitions)]
+        self.retention[name] = (ms, limit)
 
     @precondition(lambda self: len(self.model) > 1)
     @rule(data=st.data())
@@ -151,6 +259,8 @@ class LogMachine(RuleBasedStateMachine):
         self.log.delete_topic(topic)
         del self.model[topic]
         del self.log_append[topic]
+        del self.parts[topic]
+        del self.retention[topic]
 
     @rule(data=st.data(), extra=st.integers(1, 2))
     def create_partitions(self, data: st.DataObject, extra: int) -> None:
@@ -160,6 +270,7 @@ class LogMachine(RuleBasedStateMachine):
             return
         assert self.log.create_partitions(topic, total).partition_count == total
         self.model[topic].extend([] for _ in range(extra))
+        self.parts[topic].extend(PartitionModel() for _ in range(extra))
 
     # -- appends --
 
@@ -172,10 +283,10 @@ class LogMachine(RuleBasedStateMachine):
         partition = self._partition(data, topic) if explicit else None
         rec = NewRecord(None if tombstone and key is not None else value, key, partition,
                         timestamp, hdrs)
-        before = now_ms()
+        before = self.clock
         meta = self.log.append(topic, rec.value, key=rec.key, partition=rec.partition,
                                timestamp=rec.timestamp, headers=rec.headers)
-        after = now_ms()
+        after = self.clock
         assert type(meta) is eventlog.RecordMetadata
         self._accept(topic, [(rec, meta)], before, after)
 
@@ -189,16 +300,15 @@ class LogMachine(RuleBasedStateMachine):
                       data.draw(headers))
             for _ in range(size)
         ]
-        batches_before = [p.batches for p in self.log.describe_topic(topic).partitions]
-        before = now_ms()
+        before = self.clock
         metas = self.log.append_batch(topic, records)
-        after = now_ms()
+        after = self.clock
         assert len(metas) == size
+        # One stored batch per partition touched, none elsewhere (the model's count, as
+        # retention may have removed some).
         self._accept(topic, list(zip(records, metas, strict=True)), before, after)
-        # One stored batch per partition touched, none elsewhere.
-        touched = {m.partition for m in metas}
         assert [p.batches for p in self.log.describe_topic(topic).partitions] == [
-            n + (p in touched) for p, n in enumerate(batches_before)]
+            len(pm.batches) for pm in self.parts[topic]]
 
     @rule(data=st.data(), size=st.integers(0, 20), mode=st.sampled_from(["none", "keys",
                                                                           "partition"]),
@@ -211,11 +321,9 @@ class LogMachine(RuleBasedStateMachine):
         keys_col = (data.draw(st.lists(st.binary(max_size=6), min_size=size, max_size=size))
                     if mode == "keys" else None)
         partition = self._partition(data, topic) if mode == "partition" else None
-        before_batches = [p.batches for p in self.log.describe_topic(topic).partitions]
-        before = now_ms()
         result = self.log.append_columns(topic, vals, keys=keys_col, partition=partition,
                                          timestamp=timestamp)
-        after = now_ms()
+        after = self.clock
         if size == 0:
             assert result == {}
             return
@@ -233,19 +341,19 @@ class LogMachine(RuleBasedStateMachine):
         for i, p in enumerate(targets):
             expected.setdefault(p, []).append(i)
         assert set(result) == set(expected)
-        after_batches = [p.batches for p in self.log.describe_topic(topic).partitions]
+        # The clock is the machine's: every record's timestamp is known without reading it
+        # back (retention may already have removed it).
+        stamp = after if timestamp is None or self.log_append[topic] else timestamp
         for p, indexes in expected.items():
             offsets = result[p]
             assert offsets == range(len(partitions[p]), len(partitions[p]) + len(indexes))
-            assert after_batches[p] == before_batches[p] + 1  # one batch per partition
-            stored = self.log.read(topic, p, offsets.start, max_records=len(offsets))
-            for i, record in zip(indexes, stored, strict=True):
-                self._check_timestamp(topic, timestamp, record.timestamp, before, after)
-                partitions[p].append((record.timestamp,
-                                      keys_col[i] if keys_col is not None else None,
+            for i in indexes:
+                partitions[p].append((stamp, keys_col[i] if keys_col is not None else None,
                                       vals[i], ()))
-        untouched = set(range(len(partitions))) - set(expected)
-        assert all(after_batches[p] == before_batches[p] for p in untouched)
+        self._appended(topic, {p: len(indexes) for p, indexes in expected.items()})
+        # One batch per partition touched (as far as retention left them).
+        assert [p.batches for p in self.log.describe_topic(topic).partitions] == [
+            len(pm.batches) for pm in self.parts[topic]]
 
     # -- reads --
 
@@ -256,6 +364,10 @@ class LogMachine(RuleBasedStateMachine):
         # Not bounded by the model's length: that depends on the sticky partitioner's random
         # choices, and hypothesis needs draws that replay identically.
         offset = data.draw(st.integers(0, 25), label="offset")
+        if offset < self.parts[topic][partition].start:
+            with pytest.raises(eventlog.OffsetOutOfRangeError):
+                self.log.read(topic, partition, offset, max_records=max_records)
+            return
         got = self.log.read(topic, partition, offset, max_records=max_records)
         assert got == self._expected(topic, offset, partition)[:max_records]
 
@@ -266,6 +378,10 @@ class LogMachine(RuleBasedStateMachine):
         # Not bounded by the model's length: that depends on the sticky partitioner's random
         # choices, and hypothesis needs draws that replay identically.
         offset = data.draw(st.integers(0, 25), label="offset")
+        if offset < self.parts[topic][partition].start:
+            with pytest.raises(eventlog.OffsetOutOfRangeError):
+                self.log.read_columns(topic, partition, offset, max_records=max_records)
+            return
         cols = self.log.read_columns(topic, partition, offset, max_records=max_records)
         want = self._expected(topic, offset, partition)[:max_records]
         assert (cols.topic, cols.partition) == (topic, partition)
@@ -302,21 +418,68 @@ class LogMachine(RuleBasedStateMachine):
         assert got == want
 
     def _first_at_or_after(self, topic: str, partition: int, t: int) -> int | None:
+        start = self.parts[topic][partition].start
         return next((i for i, (ts, *_rest) in enumerate(self.model[topic][partition])
-                     if ts >= t), None)
+                     if ts >= t and i >= start), None)
 
     @rule(data=st.data())
     def offsets(self, data: st.DataObject) -> None:
         topic = self._topic(data)
         lengths = {p: len(records) for p, records in enumerate(self.model[topic])}
         assert self.log.end_offsets(topic) == lengths
-        assert self.log.beginning_offsets(topic) == dict.fromkeys(lengths, 0)
+        assert self.log.beginning_offsets(topic) == {
+            p: pm.start for p, pm in enumerate(self.parts[topic])}
 
-    @rule(data=st.data(), t=st.integers(0, 10_001) | st.just(2**62))
+    @rule(data=st.data(), t=st.integers(0, 10_001) | st.integers(CLOCK_START, CLOCK_START + 60_000)
+          | st.just(2**62))
     def offsets_for_times(self, data: st.DataObject, t: int) -> None:
         topic = self._topic(data)
         want = {p: self._first_at_or_after(topic, p, t) for p in range(len(self.model[topic]))}
         assert self.log.offsets_for_times(topic, t) == want
+
+    # -- retention --
+
+    @rule(data=st.data(), ms=st.sampled_from(RETENTION_MS),
+          limit=st.sampled_from(RETENTION_BYTES))
+    def alter_retention(self, data: st.DataObject, ms: int, limit: int) -> None:
+        topic = self._topic(data)
+        self.log.alter_topic(topic, retention_ms=ms, retention_bytes=limit)
+        self.retention[topic] = (ms, limit)  # applied by later appends and run_retention
+
+    @rule(ms=st.integers(0, 8_000))
+    def advance_time(self, ms: int) -> None:
+        self.clock += ms
+
+    @rule(data=st.data(), one=st.booleans(), elapse=st.sampled_from([0, 6_000, 20_000]))
+    def run_retention(self, data: st.DataObject, one: bool, elapse: int) -> None:
+        """Time passes (or not), then retention runs on one topic or all."""
+        self.clock += elapse
+        topic = self._topic(data) if one else None
+        got = self.log.run_retention(topic)
+        want = {}
+        for name in [topic] if topic is not None else sorted(self.model):
+            for p in range(len(self.model[name])):
+                removed = self._retain(name, p, policy=True)
+                if removed[0]:
+                    want[eventlog.TopicPartition(name, p)] = retention.RetentionResult(
+                        *removed, self.parts[name][p].start)
+        assert got == want
+
+    @rule(data=st.data())
+    def delete_records(self, data: st.DataObject) -> None:
+        topic = self._topic(data)
+        partition = self._partition(data, topic)
+        offset = data.draw(st.integers(0, 8) | st.integers(0, 30), label="before_offset")
+        pm = self.parts[topic][partition]
+        end = len(self.model[topic][partition])
+        if offset > end:
+            with pytest.raises(eventlog.OffsetOutOfRangeError):
+                self.log.delete_records(topic, partition, offset)
+            return
+        assert self.log.delete_records(topic, partition, offset) == max(offset, pm.start)
+        if offset > pm.start:
+            pm.start = offset
+            self._retain(topic, partition, policy=False)
 
     # -- lifecycle --
 
@@ -326,10 +489,14 @@ class LogMachine(RuleBasedStateMachine):
         self.log = eventlog.open(self.path, durability=durability)
 
     @invariant()
-    def topics_and_end_offsets_agree(self) -> None:
+    def topics_offsets_and_sizes_agree(self) -> None:
         assert self.log.list_topics() == sorted(self.model)
         for topic, partitions in self.model.items():
-            assert self.log.end_offsets(topic) == {p: len(r) for p, r in enumerate(partitions)}
+            got = [(i.log_start_offset, i.end_offset, i.size_bytes, i.batches)
+                   for i in self.log.describe_topic(topic).partitions]
+            assert got == [(pm.start, len(records), self._size(topic, p), len(pm.batches))
+                           for p, (pm, records) in enumerate(
+                               zip(self.parts[topic], partitions, strict=True))]
 
 
 LogMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=30,

@@ -42,7 +42,7 @@ def _check_against_brute_force(
     rng = random.Random(seed)
     path = tmp_path_factory.mktemp("log")
     with eventlog.open(path, durability="off") as log:
-        log.create_topic("t")
+        log.create_topic("t", retention_ms=-1)  # keep 1970 timestamps
         stored: list[tuple[int, int]] = []
         clock = 1_000
         for _ in range(rng.randrange(20, 120)):
@@ -70,7 +70,7 @@ def test_index_is_sparse(tmp_path: Path, interval: int) -> None:
     commit)."""
     with mock.patch("eventlog._write.TIME_INDEX_INTERVAL", interval), \
             eventlog.open(tmp_path / "log", durability="off") as log:
-        log.create_topic("t")
+        log.create_topic("t", retention_ms=-1)  # keep 1970 timestamps
         for i in range(400):
             log.append("t", b"x" * 100, timestamp=1_000 + i)
         db = log._storage.dbs[b"timeindex"]
@@ -84,7 +84,7 @@ def test_lookup_decodes_only_the_batch_holding_the_answer(tmp_path: Path) -> Non
     """Backfilled (older) timestamps after a newer batch: the lookup skips batches on their
     headers and decodes one, instead of decoding every batch in between."""
     with eventlog.open(tmp_path / "log", durability="off") as log:
-        log.create_topic("t")
+        log.create_topic("t", retention_ms=-1)  # keep 1970 timestamps
         log.append_columns("t", [b"a"] * 10, timestamp=1_000)
         for _ in range(300):
             log.append_columns("t", [b"b"] * 10, timestamp=500)  # older than the max

@@ -99,7 +99,8 @@ def main() -> None:
         if not sys.stdin.readline():
             return
     log = eventlog.open(args.logdir, durability=args.durability)
-    log.create_topic(TOPIC, partitions=PARTITIONS, exist_ok=True)
+    # Random timestamps reach back to 1970: keep them (no retention).
+    log.create_topic(TOPIC, partitions=PARTITIONS, exist_ok=True, retention_ms=-1)
     call = 0
     while True:
         kind, records = make_call(args.seed, call)
