@@ -151,14 +151,21 @@ def test_public_objects_have_docstrings(name: str, obj: object) -> None:
 
 
 def _public_members(cls: type) -> list[str]:
-    return [name for name, member in vars(cls).items()
-            if not name.startswith("_")
-            and (inspect.isfunction(member) or isinstance(member, property))]
+    """Public methods and properties, including those of eventlog's own mixins (Log is
+    assembled from topic, group and retention administration mixins)."""
+    found = []
+    for klass in cls.__mro__:
+        if not klass.__module__.startswith("eventlog"):
+            continue
+        found += [name for name, member in vars(klass).items()
+                  if not name.startswith("_")
+                  and (inspect.isfunction(member) or isinstance(member, property))]
+    return list(dict.fromkeys(found))
 
 
 @pytest.mark.parametrize("name", _public_members(eventlog.Log))
 def test_log_methods_have_docstrings(name: str) -> None:
-    member = vars(eventlog.Log)[name]
+    member = inspect.getattr_static(eventlog.Log, name)
     target = member.fget if isinstance(member, property) else member
     assert inspect.getdoc(target), f"Log.{name} has no docstring"
 
@@ -169,7 +176,9 @@ def test_log_has_the_documented_entry_points() -> None:
         "create_partitions", "delete_topic", "append", "append_batch", "append_columns",
         "read", "read_columns", "scan", "beginning_offsets", "end_offsets",
         "offsets_for_times", "wait", "sync", "close", "path", "readonly", "durability",
-        "closed",
+        "closed", "producer", "consumer", "list_groups", "describe_group",
+        "committed_offsets", "commit_offsets", "reset_offsets", "delete_group",
+        "delete_records", "run_retention",
     }
     assert expected <= set(_public_members(eventlog.Log))
     assert hasattr(eventlog.Log, "__enter__")
