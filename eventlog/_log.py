@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import _storage
+from . import _backup, _storage
 from ._catalog import (
     MAX_OFFSET,
     MAX_TIMESTAMP,
@@ -147,6 +147,32 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin):
         self._check()
         if not self.readonly:
             self._storage.sync()
+
+    def backup(self, dest: str | os.PathLike[str], *, compact: bool = True) -> str:
+        """Write a consistent copy of the whole log to the new directory ``dest``.
+
+        The log stays in use meanwhile: the copy reads one snapshot (LMDB's copy, in a
+        single read transaction), so appends and consumers go on; what they write after
+        the snapshot is not in the copy. With ``compact`` (the default) free pages are left
+        out and the rest is renumbered, so the copy is as small as the live data: the way
+        to shrink a log whose file grew (see docs/how-to.md). The copy is written in a
+        temporary directory next to ``dest`` and renamed into place, so ``dest`` is
+        either a complete log or absent.
+
+        Args:
+            dest: a directory that does not exist yet, or is empty.
+            compact: omit free pages (slower to write, smaller).
+
+        Returns:
+            The backup's absolute path; open it with :func:`eventlog.open`.
+
+        Raises:
+            InvalidArgumentError: ``dest`` exists and is not an empty directory, or is
+                this log's own directory.
+            StorageError: the copy failed (disk full: ``DiskFullError``).
+        """
+        self._check()
+        return _backup.backup(self._storage, dest, compact=compact)
 
     # ------------------------------------------------------------------ clients
 

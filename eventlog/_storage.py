@@ -722,6 +722,17 @@ class Storage:
         finally:
             self._gate.leave()
 
+    def copy_to(self, path: str, *, compact: bool) -> None:
+        """Write a consistent copy of the environment into directory ``path`` (LMDB's
+        copy: one read transaction, so writers keep going meanwhile)."""
+        self._enter()
+        try:
+            self.env.copy(path, compact=compact)
+        except lmdb.Error as exc:
+            raise translate(exc, f"backing up to {path!r}") from None
+        finally:
+            self._gate.leave()
+
     # -- teardown --
 
     def close(self) -> None:
