@@ -12,6 +12,7 @@ What SQLite is to tables, eventlog is to logs: open a directory and get Kafka's 
 """
 
 from . import serde
+from ._check import CheckReport, Problem
 from ._consumer import Consumer, RebalanceListener
 from ._errors import (
     ClientClosedError,
@@ -69,6 +70,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "BatchMetadata",
+    "CheckReport",
     "ClientClosedError",
     "CommitFailedError",
     "Consumer",
@@ -100,6 +102,7 @@ __all__ = [
     "PartitionNotFoundError",
     "PartitionOffsets",
     "PermissionDeniedError",
+    "Problem",
     "Producer",
     "ProducerTimeoutError",
     "ReadOnlyLogError",

@@ -16,6 +16,7 @@ from ._catalog import (
     PartitionState,
     TopicInfo,
 )
+from ._check import CheckAdmin
 from ._codec import DecodedBatch
 from ._errors import (
     InvalidArgumentError,
@@ -59,7 +60,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Log(TopicAdmin, GroupAdmin, RetentionAdmin):
+class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CheckAdmin):
     """An open event log: a directory of topics and partitions on local disk.
 
     Create one with :func:`eventlog.open`. A Log is thread-safe; use it as a context

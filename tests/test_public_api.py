@@ -14,6 +14,7 @@ import eventlog
 
 PUBLIC_NAMES = sorted([
     "BatchMetadata",
+    "CheckReport",
     "ClientClosedError",
     "CommitFailedError",
     "Consumer",
@@ -45,6 +46,7 @@ PUBLIC_NAMES = sorted([
     "PartitionNotFoundError",
     "PartitionOffsets",
     "PermissionDeniedError",
+    "Problem",
     "Producer",
     "ProducerTimeoutError",
     "ReadOnlyLogError",
@@ -178,7 +180,7 @@ def test_log_has_the_documented_entry_points() -> None:
         "offsets_for_times", "wait", "sync", "close", "path", "readonly", "durability",
         "closed", "producer", "consumer", "list_groups", "describe_group",
         "committed_offsets", "commit_offsets", "reset_offsets", "delete_group",
-        "delete_records", "run_retention",
+        "delete_records", "run_retention", "backup", "check",
     }
     assert expected <= set(_public_members(eventlog.Log))
     assert hasattr(eventlog.Log, "__enter__")
