@@ -206,6 +206,8 @@ class CrashHarness:
                     scanned = [(r.timestamp, r.key, r.value, r.headers)
                                for r in log.scan(TOPIC, p)]
                     assert scanned == self.model[p]
+                report = log.check()  # the library's own integrity check agrees
+                assert report, f"log.check() after a kill {self._context()}:\n{report}"
 
     def _check_round(self, w: _Writer, acks: list[tuple[int, int, int, int, int]],
                      starts: dict[int, int], new: dict[int, list[StoredRecord]]) -> None:

@@ -245,6 +245,9 @@ class Harness:
                 assert len(desc.partitions) == PARTITIONS
                 for info in desc.partitions:
                     self._check_partition(log, topic, info)
+            # The library's own integrity check agrees: nothing torn, nothing orphaned.
+            report = log.check()
+            assert report, f"log.check() after a kill {ctx}:\n{report}"
 
     def _stored_batches(self, log: eventlog.Log, topic: str,
                         partition: int) -> list[Any]:
