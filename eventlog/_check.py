@@ -50,6 +50,7 @@ from ._catalog import (
 from ._codec import decode_batch, read_header, verified_header
 from ._errors import CorruptLogError
 from ._groups import OFFSET_KEY, unpack_offset
+from ._logbase import LogBase
 from ._retention import _item_bytes
 
 if TYPE_CHECKING:
@@ -443,7 +444,7 @@ def _check_groups(
     return problems
 
 
-def check_log(log: Any) -> CheckReport:
+def check_log(log: LogBase) -> CheckReport:
     """Check a log's consistency (see :meth:`CheckAdmin.check`)."""
     log._check()
     storage: Storage = log._storage
@@ -514,7 +515,7 @@ def check_log(log: Any) -> CheckReport:
     )
 
 
-class CheckAdmin:
+class CheckAdmin(LogBase):
     """The consistency check of :class:`eventlog.Log` (a mixin, as GroupAdmin is)."""
 
     def check(self) -> CheckReport:

@@ -216,6 +216,7 @@ class Consumer(GroupCoordination):
         self._last_auto_commit = time.monotonic()
         self._announced_generation = -1
         self._iter_buffer: list[Record] = []
+        self._snapshot = -1  # the transaction id the last fetch read
         self._membership: Membership | None = None
         self._topic_ids: dict[TopicPartition, int] = {}
         self._fenced: FencedInstanceIdError | None = None
@@ -409,22 +410,6 @@ class Consumer(GroupCoordination):
         """The partitions this consumer currently reads."""
         return set(self._assigned)
 
-    def _set_assignment(self, tps: list[TopicPartition]) -> None:
-        keep = set(tps)
-        for tp in list(self._positions):
-            if tp not in keep:
-                del self._positions[tp]
-                self._committed.pop(tp, None)
-                self._topic_ids.pop(tp, None)
-        self._paused &= keep
-        if self._iter_buffer:
-            self._iter_buffer = [
-                r for r in self._iter_buffer if TopicPartition(r.topic, r.partition) in keep
-            ]
-        for tp in tps:
-            self._positions.setdefault(tp, _UNSET)
-        self._assigned = sorted(tps)
-
     def _refresh_subscription(self) -> None:
         """Re-resolve the subscription against the current topics (pattern matches,
         deleted topics, added partitions)."""
@@ -503,7 +488,6 @@ class Consumer(GroupCoordination):
             storage = self._storage
             while True:
                 seen = storage.commits
-                txid = storage.last_txnid()
                 if self._membership is not None:
                     # Waiting inside poll() is polling: not a reason to be thrown out.
                     self._membership.last_poll = time.monotonic()
@@ -521,7 +505,8 @@ class Consumer(GroupCoordination):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if (remaining is not None and remaining <= 0) or self._closing:
                     return []
-                self._wait_for_change(seen, txid, remaining)
+                # Wait for a commit newer than the snapshot the fetch read.
+                self._wait_for_change(seen, self._snapshot, remaining)
                 self._check()
 
     def _take_buffered(self, max_records: int) -> list[Record]:
@@ -588,6 +573,7 @@ class Consumer(GroupCoordination):
         def run(
             txn: Any,
         ) -> tuple[bytes, list[tuple[TopicPartition, list[Record]]], Exception | None]:
+            self._snapshot = int(txn.id())
             schema = bytes(txn.get(b"schema", db=meta_db) or b"")
             if membership is not None and members_db is not None and group is not None:
                 raw = txn.get(group.encode(), db=members_db)
@@ -868,16 +854,6 @@ class Consumer(GroupCoordination):
 
     # ------------------------------------------------------------------ commits
 
-    def _positions_to_commit(
-        self, tps: Iterable[TopicPartition]
-    ) -> dict[TopicPartition, tuple[int, str]]:
-        out: dict[TopicPartition, tuple[int, str]] = {}
-        for tp in tps:
-            pos = self._positions.get(tp, _UNSET)
-            if pos >= 0 and self._committed.get(tp) != pos:
-                out[tp] = (pos, "")
-        return out
-
     def commit(
         self, offsets: Mapping[TopicPartition, int | OffsetAndMetadata] | None = None
     ) -> None:
@@ -897,15 +873,9 @@ class Consumer(GroupCoordination):
             if offsets is None:
                 wanted = self._positions_to_commit(self._assigned)
             else:
-                wanted = self._validate_offsets(offsets)
+                wanted = validate_offsets(offsets)  # unknown partitions: refused in the commit
             if wanted:
                 self._commit(wanted, strict=offsets is not None)
-
-    def _validate_offsets(
-        self, offsets: Mapping[TopicPartition, int | OffsetAndMetadata]
-    ) -> dict[TopicPartition, tuple[int, str]]:
-        # Unknown topics and partitions are refused inside the commit's transaction.
-        return validate_offsets(offsets)
 
     def _commit(
         self, offsets: dict[TopicPartition, tuple[int, str]], *, strict: bool = False

@@ -7,6 +7,7 @@ and whether the consumer may still hand out records.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final, Literal
 
 from ._errors import FencedInstanceIdError
@@ -66,14 +67,33 @@ class GroupCoordination:
     _eager: bool
     _auto_commit: bool
     _iter_buffer: list[Record]
+    _paused: set[TopicPartition]
 
     def _set_assignment(self, tps: list[TopicPartition]) -> None:
-        raise NotImplementedError
+        keep = set(tps)
+        for tp in list(self._positions):
+            if tp not in keep:
+                del self._positions[tp]
+                self._committed.pop(tp, None)
+                self._topic_ids.pop(tp, None)
+        self._paused &= keep
+        if self._iter_buffer:
+            self._iter_buffer = [
+                r for r in self._iter_buffer if TopicPartition(r.topic, r.partition) in keep
+            ]
+        for tp in tps:
+            self._positions.setdefault(tp, _UNSET)
+        self._assigned = sorted(tps)
 
     def _positions_to_commit(
-        self, tps: list[TopicPartition] | set[TopicPartition]
+        self, tps: Iterable[TopicPartition]
     ) -> dict[TopicPartition, tuple[int, str]]:
-        raise NotImplementedError
+        out: dict[TopicPartition, tuple[int, str]] = {}
+        for tp in tps:
+            pos = self._positions.get(tp, _UNSET)
+            if pos >= 0 and self._committed.get(tp) != pos:
+                out[tp] = (pos, "")
+        return out
 
     def _still_member(self) -> bool:
         """False when a group member may have lost its partitions (removed, lease ended)."""

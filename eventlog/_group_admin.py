@@ -30,14 +30,20 @@ from ._groups import (
     validate_group,
     validate_offsets,
 )
+from ._logbase import LogBase
 from ._membership import load_state, now_ms
 from ._records import TopicPartition
 
 if TYPE_CHECKING:
-    from ._read import Reader
-    from ._storage import Storage
+    pass
 
-__all__ = ["GroupAdmin", "GroupDescription", "MemberDescription", "PartitionOffsets"]
+__all__ = [
+    "GroupAdmin",
+    "forget_topic_offsets",
+    "GroupDescription",
+    "MemberDescription",
+    "PartitionOffsets",
+]
 
 
 @attrs.frozen(slots=True)
@@ -121,20 +127,8 @@ def _topics_by_id(txn: Any, catalog: Catalog, topics_db: Any) -> dict[int, Topic
     return out
 
 
-class GroupAdmin:
+class GroupAdmin(LogBase):
     """Group administration methods of :class:`eventlog.Log`."""
-
-    # Provided by Log.
-    _storage: Storage
-    _catalog: Catalog
-    _reader: Reader
-    _dbs: dict[bytes, Any]
-
-    def _check(self) -> None:
-        raise NotImplementedError
-
-    def _write(self, fn: Any, what: str) -> Any:
-        raise NotImplementedError
 
     def _committed_raw(self, txn: Any, group: str) -> dict[tuple[int, int], tuple[int, int, str]]:
         db = self._dbs.get(b"groups")
@@ -188,7 +182,7 @@ class GroupAdmin:
         now = now_ms()
 
         def read(txn: Any) -> GroupDescription:
-            existing = load_state(txn, self, group)  # type: ignore[arg-type]
+            existing = load_state(txn, self, group)
             committed = self._committed_raw(txn, group)
             if existing is None and not committed:
                 raise GroupNotFoundError(
@@ -278,7 +272,7 @@ class GroupAdmin:
     def _check_group_inactive(
         self, txn: Any, group: str, force: bool, what: str
     ) -> GroupState | None:
-        state = load_state(txn, self, group)  # type: ignore[arg-type]
+        state = load_state(txn, self, group)
         if state is not None:
             state.expire(now_ms(), process_alive)
             if state.members and not force:
@@ -419,7 +413,7 @@ class GroupAdmin:
 
         if dry_run:
             return self._storage.read(write, f"planning an offset reset of group {group!r}")
-        return self._write(write, f"resetting offsets of group {group!r}")  # type: ignore[no-any-return]
+        return self._write(write, f"resetting offsets of group {group!r}")
 
     def delete_group(self, group: str, *, force: bool = False) -> None:
         """Delete a group: its committed offsets and membership.
@@ -445,17 +439,6 @@ class GroupAdmin:
 
         self._write(write, f"deleting consumer group {group!r}")
 
-    def _forget_topic_offsets(self, txn: Any, topic_id: int) -> None:
-        """Drop every group's committed offsets of a deleted topic (inside its delete)."""
-        db = self._dbs[b"groups"]
-        doomed = [
-            bytes(k)
-            for k in txn.cursor(db=db).iternext(values=False)
-            if OFFSET_KEY.unpack(bytes(k)[-OFFSET_KEY.size :])[0] == topic_id
-        ]
-        for key in doomed:
-            txn.delete(key, db=db)
-
 
 def _by_id(
     txn: Any, catalog: Catalog, values: Mapping[TopicPartition, tuple[int, str]]
@@ -472,3 +455,15 @@ def _by_id(
             )
         out[(info.topic_id, tp.partition)] = value
     return out
+
+
+def forget_topic_offsets(txn: Any, dbs: dict[bytes, Any], topic_id: int) -> None:
+    """Drop every group's committed offsets of a deleted topic (inside its delete)."""
+    db = dbs[b"groups"]
+    doomed = [
+        bytes(k)
+        for k in txn.cursor(db=db).iternext(values=False)
+        if OFFSET_KEY.unpack(bytes(k)[-OFFSET_KEY.size :])[0] == topic_id
+    ]
+    for key in doomed:
+        txn.delete(key, db=db)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,13 +21,12 @@ from ._codec import DecodedBatch
 from ._errors import (
     InvalidArgumentError,
     InvalidRecordError,
-    LogClosedError,
     OffsetOutOfRangeError,
     PartitionNotFoundError,
-    ReadOnlyLogError,
     TopicNotFoundError,
 )
 from ._group_admin import GroupAdmin
+from ._logbase import LogBase
 from ._partitioner import default_partition
 from ._read import BatchCache, Reader
 from ._records import (
@@ -60,7 +59,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CheckAdmin):
+class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CheckAdmin, LogBase):
     """An open event log: a directory of topics and partitions on local disk.
 
     Create one with :func:`eventlog.open`. A Log is thread-safe; use it as a context
@@ -133,16 +132,6 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CheckAdmin):
         state = "closed" if self._closed else ("read-only" if self.readonly else "open")
         return f"<eventlog.Log {self.path!r} {state}>"
 
-    def _check(self) -> None:
-        if self._closed:
-            raise LogClosedError(f"the log {self._storage.path!r} is closed")
-        self._storage.check_usable()
-
-    def _write(self, fn: Callable[[Any], T], what: str) -> T:
-        if self._readonly:
-            raise ReadOnlyLogError(f"{what}: the log {self.path!r} is open read-only")
-        return self._storage.write(fn, what)
-
     def sync(self) -> None:
         """Flush every committed write to disk now (useful with durability "normal"/"off")."""
         self._check()
@@ -200,11 +189,6 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CheckAdmin):
         return Consumer(self, *topics, **options)
 
     # ------------------------------------------------------------------ topics
-
-    def _info(self, txn: Any, topic: str, *, writing: bool = False) -> TopicInfo:
-        if type(topic) is not str:
-            validate_topic_name(topic)
-        return self._catalog.get(txn, topic, writing=writing)
 
     # ------------------------------------------------------------------ appending
 

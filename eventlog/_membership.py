@@ -35,13 +35,14 @@ from ._records import TopicPartition
 
 if TYPE_CHECKING:
     from ._log import Log
+    from ._logbase import LogBase
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def load_state(txn: Any, log: Log, group: str) -> GroupState | None:
+def load_state(txn: Any, log: LogBase, group: str) -> GroupState | None:
     db = log._dbs.get(b"members")
     if db is None:
         return None
@@ -49,7 +50,7 @@ def load_state(txn: Any, log: Log, group: str) -> GroupState | None:
     return None if raw is None else GroupState.unpack(raw, group)
 
 
-def store_state(txn: Any, log: Log, group: str, state: GroupState) -> None:
+def store_state(txn: Any, log: LogBase, group: str, state: GroupState) -> None:
     # Kept when the group empties, so that generations never repeat (delete_group
     # removes it).
     if not state.members:

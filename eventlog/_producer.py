@@ -667,27 +667,9 @@ class Producer:
             self._check_open(topic)
         info = _topic_info(self._log, topic)
         if value is not None:
-            serializer = self._value_serializer
-            if serializer is not None:
-                try:
-                    value = serializer(value)
-                except Exception as exc:
-                    raise _serializer_failed(topic, "value", serializer, exc) from exc
-                if type(value) is not bytes:
-                    value = _serialized_bytes(topic, "value", serializer, value)
-            elif type(value) is not bytes:
-                value = _plain_bytes(topic, "value", value)
+            value = _to_bytes(topic, "value", self._value_serializer, value)
         if key is not None:
-            serializer = self._key_serializer
-            if serializer is not None:
-                try:
-                    key = serializer(key)
-                except Exception as exc:
-                    raise _serializer_failed(topic, "key", serializer, exc) from exc
-                if type(key) is not bytes:
-                    key = _serialized_bytes(topic, "key", serializer, key)
-            elif type(key) is not bytes:
-                key = _plain_bytes(topic, "key", key)
+            key = _to_bytes(topic, "key", self._key_serializer, key)
         if partition is not None:
             if type(partition) is not int or not 0 <= partition < info.partitions:
                 partition = self._check_partition(topic, partition, info, None)
@@ -836,6 +818,17 @@ def _describe(fn: object) -> str:
     if isinstance(owner, Serde):
         return repr(owner)
     return str(getattr(fn, "__qualname__", None) or repr(fn))
+
+
+def _to_bytes(topic: str, side: str, serializer: Any, obj: Any) -> bytes:
+    """``obj`` serialized (or checked to be bytes when there is no serializer)."""
+    if serializer is None:
+        return obj if type(obj) is bytes else _plain_bytes(topic, side, obj)
+    try:
+        data = serializer(obj)
+    except Exception as exc:
+        raise _serializer_failed(topic, side, serializer, exc) from exc
+    return data if type(data) is bytes else _serialized_bytes(topic, side, serializer, data)
 
 
 def _serializer_failed(

@@ -41,13 +41,12 @@ from ._errors import (
     ReadOnlyLogError,
     TopicNotFoundError,
 )
+from ._logbase import LogBase
 from ._records import TopicPartition
 from ._topics import validate_topic_name
 
 if TYPE_CHECKING:
-    from ._catalog import Catalog
-    from ._read import Reader
-    from ._storage import Storage
+    pass
 
 __all__ = ["Retention", "RetentionAdmin", "RetentionResult", "now_ms"]
 
@@ -342,24 +341,8 @@ def _check_offset(name: str, value: object) -> int:
     return value
 
 
-class RetentionAdmin:
+class RetentionAdmin(LogBase):
     """Retention methods of :class:`eventlog.Log` (a mixin, as GroupAdmin is)."""
-
-    # Provided by Log.
-    _storage: Storage
-    _catalog: Catalog
-    _reader: Reader
-    _dbs: dict[bytes, Any]
-    _readonly: bool
-
-    def _check(self) -> None:
-        raise NotImplementedError
-
-    def _write(self, fn: Any, what: str) -> Any:
-        raise NotImplementedError
-
-    def list_topics(self) -> list[str]:
-        raise NotImplementedError
 
     def delete_records(self, topic: str, partition: int, before_offset: int) -> int:
         """Delete a partition's records below ``before_offset`` (Kafka's admin
@@ -478,7 +461,7 @@ class RetentionAdmin:
             now = now_ms
         else:
             now = _clock()
-        names = [topic] if topic is not None else self.list_topics()
+        names = [topic] if topic is not None else self._topic_names()
         results: dict[TopicPartition, RetentionResult] = {}
         damaged: CorruptLogError | None = None
         for name in names:

@@ -7,10 +7,9 @@ group administration in ``_group_admin``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
-from . import _storage
 from ._catalog import (
     Catalog,
     PartitionState,
@@ -23,7 +22,8 @@ from ._errors import (
     InvalidTopicNameError,
     TopicExistsError,
 )
-from ._read import Reader
+from ._group_admin import forget_topic_offsets
+from ._logbase import LogBase
 from ._records import (
     PartitionInfo,
     TopicDescription,
@@ -35,8 +35,6 @@ from ._topics import (
     topic_collision_key,
     validate_topic_name,
 )
-
-T = TypeVar("T")
 
 
 def _merge_config(config: object, configs: dict[str, object]) -> dict[str, object]:
@@ -76,28 +74,8 @@ def _check_int(name: str, value: object, low: int, high: int, allowed: str) -> i
     return value
 
 
-class TopicAdmin:
+class TopicAdmin(LogBase):
     """Topic administration methods of :class:`eventlog.Log`."""
-
-    # Provided by Log.
-    _storage: _storage.Storage
-    _catalog: Catalog
-    _reader: Reader
-    _dbs: dict[bytes, Any]
-    _batches_db: Any
-
-    def _check(self) -> None:
-        raise NotImplementedError
-
-    def _write(self, fn: Callable[[Any], T], what: str) -> T:
-        raise NotImplementedError
-
-    def _info(self, txn: Any, topic: str, *, writing: bool = False) -> TopicInfo:
-        raise NotImplementedError
-
-    if TYPE_CHECKING:
-        # Provided by GroupAdmin (later in Log's bases: a stub here would shadow it).
-        def _forget_topic_offsets(self, txn: Any, topic_id: int) -> None: ...
 
     def create_topic(
         self,
@@ -170,11 +148,7 @@ class TopicAdmin:
     def list_topics(self) -> list[str]:
         """The names of all topics, sorted."""
         self._check()
-        topics = self._dbs[b"topics"]
-        return self._storage.read(
-            lambda txn: [bytes(k).decode() for k in txn.cursor(db=topics).iternext(values=False)],
-            "listing topics",
-        )
+        return self._topic_names()
 
     def describe_topic(self, name: str) -> TopicDescription:
         """A topic's id, configuration and per-partition offsets and sizes.
@@ -318,7 +292,7 @@ class TopicAdmin:
                         if not cursor.delete():
                             break
             txn.delete(name.encode(), db=topics)
-            self._forget_topic_offsets(txn, info.topic_id)
+            forget_topic_offsets(txn, self._dbs, info.topic_id)
             Catalog.bump(txn, meta)
 
         self._write(delete, f"deleting topic {name!r}")
