@@ -504,4 +504,4 @@ def _heartbeat_loop(ref: weakref.ref[Membership], stop: threading.Event, interva
             del membership
 
 
-__all__ = ["CommitFailedError", "Membership", "NotAMember", "load_state", "now_ms"]
+__all__ = ["Membership", "NotAMember", "load_state", "now_ms", "store_state"]
