@@ -13,6 +13,7 @@ What SQLite is to tables, eventlog is to logs: open a directory and get Kafka's 
 
 from . import serde
 from ._check import CheckReport, Problem
+from ._compaction import CompactionResult
 from ._consumer import Consumer, RebalanceListener
 from ._errors import (
     ClientClosedError,
@@ -64,6 +65,7 @@ from ._records import (
     TopicPartition,
 )
 from ._retention import RetentionResult
+from ._table import Table
 from ._topics import TopicConfig
 
 __version__ = "0.1.0.dev0"
@@ -73,6 +75,7 @@ __all__ = [
     "CheckReport",
     "ClientClosedError",
     "CommitFailedError",
+    "CompactionResult",
     "Consumer",
     "CorruptLogError",
     "DeserializationError",
@@ -115,6 +118,7 @@ __all__ = [
     "SendFuture",
     "SerializationError",
     "StorageError",
+    "Table",
     "TopicConfig",
     "TopicDescription",
     "TopicExistsError",

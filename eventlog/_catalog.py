@@ -26,7 +26,11 @@ BATCH_KEY: Final = struct.Struct(">IIQ")  # topic id, partition, base offset
 TIME_KEY: Final = struct.Struct(">IIQQ")  # topic id, partition, max timestamp so far, base
 # log start offset, next offset, bytes, batch count, max timestamp, cleaner position,
 # bytes appended since the last time-index entry
-PARTITION_STATE: Final = struct.Struct(">QQQQqQQ")
+_STATE_V1: Final = struct.Struct(">QQQQqQQ")
+# ... then the compaction counters: dirty bytes, the running pass's position and its end
+PARTITION_STATE: Final = struct.Struct(">QQQQqQQQQQ")
+# ``pass_pos`` when no compaction pass is running.
+NO_PASS: Final = (1 << 64) - 1
 
 # A partition's state record lives in the batches sub-database, under the partition's own
 # key prefix with this (never used) base offset: it sorts right after the partition's last
@@ -62,8 +66,26 @@ class PartitionState:
     size_bytes: int = 0
     batches: int = 0
     max_timestamp: int = -1
+    # Compaction (``_compaction.py``): records below ``cleaner_offset`` have been through a
+    # completed pass ("clean"); ``dirty_bytes`` counts the bytes appended at or above it
+    # that no pass has reached yet (Kafka's dirty section, for min.cleanable.dirty.ratio).
     cleaner_offset: int = 0
     index_bytes: int = 0
+    dirty_bytes: int = 0
+    # The running compaction pass: the offset it continues from (NO_PASS: none runs) and
+    # the first offset it leaves alone (fixed when it starts; min.compaction.lag.ms).
+    pass_pos: int = NO_PASS
+    pass_end: int = 0
+
+    @property
+    def compacting(self) -> bool:
+        """Whether a compaction pass is under way."""
+        return self.pass_pos != NO_PASS
+
+    @property
+    def was_compacted(self) -> bool:
+        """Whether compaction ever ran here (so offsets may have gaps)."""
+        return self.cleaner_offset > 0 or self.pass_pos != NO_PASS
 
     def pack(self) -> bytes:
         return PARTITION_STATE.pack(
@@ -74,13 +96,20 @@ class PartitionState:
             self.max_timestamp,
             self.cleaner_offset,
             self.index_bytes,
+            self.dirty_bytes,
+            self.pass_pos,
+            self.pass_end,
         )
 
     @classmethod
     def unpack(cls, data: bytes | memoryview) -> PartitionState:
-        if len(data) != PARTITION_STATE.size:
-            raise CorruptLogError("partition state record has the wrong size")
-        return cls(*PARTITION_STATE.unpack(data))
+        if len(data) == PARTITION_STATE.size:
+            return cls(*PARTITION_STATE.unpack(data))
+        if len(data) == _STATE_V1.size:
+            # Written before compaction existed: everything is dirty, no pass runs.
+            start, end, size, batches, max_ts, cleaner, index_bytes = _STATE_V1.unpack(data)
+            return cls(start, end, size, batches, max_ts, cleaner, index_bytes, size, NO_PASS, 0)
+        raise CorruptLogError("partition state record has the wrong size")
 
 
 @attrs.frozen(slots=True)

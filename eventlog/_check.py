@@ -12,9 +12,12 @@ holds one snapshot for the whole log, and writers keep going meanwhile):
   ends right before the end offset;
 - the partition state record (``state``): present and readable, and its batch count,
   byte size and largest timestamp agree with what the batches hold;
-- the time index (``index``): every entry names a stored batch, entries taken in key order
-  (by running maximum timestamp) have increasing base offsets, and an entry's timestamp is
-  at least its batch's largest timestamp.
+- the time index (``index``): every entry names a stored batch (unless compaction deleted
+  it), entries taken in key order (by running maximum timestamp) have increasing base
+  offsets, and an entry's timestamp is at least its batch's largest timestamp;
+- the key index of compacted and ``key_index`` topics (``index``): every keyed record has
+  its entry (offset and tombstone bit), no entry names a missing record, the live-key
+  counter matches, and every tombstone delete horizon names a stored tombstone.
 
 And across the log, in one read transaction each (they seek from key prefix to key
 prefix, so their cost grows with partitions and groups, not with batches):
@@ -50,6 +53,7 @@ from ._catalog import (
 from ._codec import decode_batch, read_header, verified_header
 from ._errors import CorruptLogError
 from ._groups import OFFSET_KEY, unpack_offset
+from ._keyindex import count_key, entry, index_key, split_entry
 from ._logbase import LogBase
 from ._retention import _item_bytes
 
@@ -59,6 +63,7 @@ if TYPE_CHECKING:
 __all__ = ["CheckAdmin", "CheckReport", "Problem", "check_log"]
 
 _MAX_U32: Final = (1 << 32) - 1
+_MAX_LISTED: Final = 20  # records listed one by one per partition and kind
 
 # Problem kinds.
 CRC: Final = "crc"
@@ -188,7 +193,13 @@ def _check_partition(
         except CorruptLogError as exc:
             report(STATE, None, f"the state record is unreadable ({exc})")
 
-    compacted = info.config.compacted
+    compacted = info.config.compacted or (state is not None and state.was_compacted)
+    indexed = info.config.compacted or info.config.key_index
+    kcursor = txn.cursor(db=dbs[b"keys"]) if indexed and b"keys" in dbs else None
+    log_start0 = state.log_start if state is not None else 0
+    keyed = 0  # keyed records at or above the log start: each needs an index entry
+    missing: list[int] = []  # offsets of records the index lacks
+    tomb_offsets: set[int] = set()
     bases: dict[int, int | None] = {}  # base offset -> largest timestamp (None: damaged)
     first_base: int | None = None
     prev_last: int | None = None  # last offset of the previous batch (None: unknown)
@@ -236,6 +247,19 @@ def _check_partition(
         else:
             last = batch.last_offset
             counts.records += batch.count
+            if kcursor is not None:
+                for rkey, rvalue, offset in zip(
+                    batch.keys, batch.values, batch.offsets, strict=True
+                ):
+                    if rkey is None or offset < log_start0:
+                        continue
+                    keyed += 1
+                    if rvalue is None:
+                        tomb_offsets.add(offset)
+                    if not kcursor.set_key_dup(
+                        index_key(tid, partition, rkey), entry(offset, rvalue is None)
+                    ):
+                        missing.append(offset)
             size += _item_bytes(batch)
             max_ts = max(max_ts, batch.max_timestamp)
             bases[base] = batch.max_timestamp
@@ -346,8 +370,80 @@ def _check_partition(
                     f"the time-index entry's timestamp {ts} is below its batch's largest "
                     f"timestamp {batch_ts}",
                 )
-        elif base >= log_start:
+        elif base >= log_start and not compacted:
+            # (Compaction deletes emptied batches and leaves their entries: an entry is an
+            # upper bound of the timestamps before it, which removing records keeps true.)
             report(INDEX, base, f"the time-index entry (timestamp {ts}) names no stored batch")
+        on = tcursor.next()
+    if kcursor is not None:
+        problems.extend(
+            _check_key_index(txn, dbs, info, partition, state, keyed, missing, tomb_offsets)
+        )
+    return problems
+
+
+def _check_key_index(
+    txn: Any,
+    dbs: dict[bytes, Any],
+    info: TopicInfo,
+    partition: int,
+    state: PartitionState | None,
+    keyed: int,
+    missing: list[int],
+    tomb_offsets: set[int],
+) -> list[Problem]:
+    """The key index and the tombstone horizons against the batches (whose keyed
+    records were counted and looked up by the caller)."""
+    problems: list[Problem] = []
+    name, tid = info.name, info.topic_id
+
+    def report(offset: int | None, message: str) -> None:
+        problems.append(Problem(name, partition, offset, INDEX, message))
+
+    for offset in missing[:_MAX_LISTED]:
+        report(offset, "the key index has no entry for this record")
+    if len(missing) > _MAX_LISTED:
+        report(None, f"... and {len(missing) - _MAX_LISTED} more records missing from it")
+    log_start = state.log_start if state is not None else 0
+    cursor = txn.cursor(db=dbs[b"keys"])
+    prefix = count_key(tid, partition)
+    entries = 0
+    live = 0
+    below = 0  # entries of records below the log start (removed with their batch later)
+    on = cursor.set_range(prefix + b"\x00")
+    while on:
+        ikey = bytes(cursor.key())
+        if ikey[:8] != prefix:
+            break
+        while True:
+            offset, tomb = split_entry(cursor.value())
+            entries += 1
+            below += offset < log_start
+            if not cursor.next_dup():
+                break
+        live += not tomb  # the newest record's
+        on = cursor.next_nodup()
+    stale = entries - below - (keyed - len(missing))
+    if stale > 0:
+        report(
+            None,
+            f"the key index holds {stale} entries that name no stored record "
+            f"({entries} entries for {keyed} keyed records)",
+        )
+    raw = txn.get(prefix, db=dbs[b"keys"])
+    counted = 0 if raw is None else int.from_bytes(raw, "big")
+    if counted != live:
+        report(None, f"the live-key counter says {counted}, but the index has {live} live keys")
+    # Tombstone horizons name tombstones that are stored.
+    tcursor = txn.cursor(db=dbs[b"tombstones"])
+    on = tcursor.set_range(BATCH_KEY.pack(tid, partition, 0))
+    while on:
+        key = bytes(tcursor.key())
+        t, p, offset = BATCH_KEY.unpack(key)
+        if (t, p) != (tid, partition) or offset == STATE_OFFSET:
+            break
+        if offset not in tomb_offsets and offset >= log_start:
+            report(offset, "a tombstone delete horizon names no stored tombstone")
         on = tcursor.next()
     return problems
 

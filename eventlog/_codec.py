@@ -277,6 +277,56 @@ def encode_batch(
     )
 
 
+def encode_subset(
+    batch: DecodedBatch,
+    keep: Sequence[int],
+    *,
+    log_append_time: bool,
+    compress: bool,
+    level: int,
+) -> EncodedBatch:
+    """Re-encode the records ``keep`` (indexes, ascending, at least one) of a decoded
+    batch, for compaction: every record keeps its offset (stored as offset deltas from the
+    batch's base offset) and the batch keeps its last offset, so a reader still moves past
+    removed records at its end."""
+    values = [batch.values[i] for i in keep]
+    keys = [batch.keys[i] for i in keep]
+    timestamps = [batch.timestamps[i] for i in keep]
+    headers = [batch.headers[i] for i in keep] if batch.headers is not None else None
+    base = batch.base_offset
+    deltas = [batch.offsets[i] - base for i in keep]
+    flags = FLAG_SPARSE_OFFSETS
+    columns = [_le(array("I", deltas))]
+    base_ts = timestamps[0]
+    max_ts = max(timestamps)
+    if max_ts != base_ts or min(timestamps) != base_ts:
+        flags |= FLAG_VARIED_TIMESTAMPS
+        columns.append(_le(array("q", [ts - base_ts for ts in timestamps])))
+    nbytes = 0
+    if keys.count(None) != len(keys):
+        flags |= FLAG_KEYS
+        nbytes += _encode_column(keys, columns)
+    nbytes += _encode_column(values, columns)
+    if headers is not None and any(headers):
+        flags |= FLAG_HEADERS
+        nbytes += _encode_column([_encode_header_block(h) for h in headers], columns)
+    encoded = _finish(
+        b"".join(columns),
+        flags,
+        len(values),
+        base_ts,
+        max_ts,
+        nbytes,
+        compress=compress,
+        level=level,
+        log_append_time=log_append_time,
+    )
+    # _finish writes a dense header (last delta = count - 1): keep the original span.
+    prefix = bytearray(encoded.prefix)
+    struct.pack_into("<I", prefix, 8, batch.last_offset - base)
+    return EncodedBatch(bytes(prefix), encoded.payload, encoded.count, max_ts, nbytes)
+
+
 _COLUMN_HEAD: Final = struct.Struct("<I")
 _NO_NULLS: Final = _U32.pack(0)
 _ONE_NULL: Final = _U32.pack(1) + _U32.pack(0)

@@ -647,6 +647,10 @@ class Consumer(GroupCoordination):
                 if got:
                     chunks.append((tp, got))
                     budget -= len(got)
+                else:
+                    # Compaction removed every record from the position to the end: move
+                    # past the gap, as a Kafka consumer moves past a compacted batch.
+                    positions[tp] = end
             return schema, chunks, None
 
         schema, chunks, error = self._storage.read(run, "polling")

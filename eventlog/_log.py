@@ -18,6 +18,7 @@ from ._catalog import (
 )
 from ._check import CheckAdmin
 from ._codec import DecodedBatch
+from ._compaction import CompactionAdmin, Compactor
 from ._errors import (
     InvalidArgumentError,
     InvalidRecordError,
@@ -26,6 +27,7 @@ from ._errors import (
     TopicNotFoundError,
 )
 from ._group_admin import GroupAdmin
+from ._keyindex import KeyIndex
 from ._logbase import LogBase
 from ._partitioner import default_partition
 from ._read import BatchCache, Reader
@@ -38,6 +40,7 @@ from ._records import (
     RecordMetadata,
 )
 from ._retention import Retention, RetentionAdmin
+from ._table import KeyLookup
 from ._topic_admin import TopicAdmin, _check_int
 from ._topics import (
     validate_topic_name,
@@ -59,7 +62,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CheckAdmin, LogBase):
+class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, CheckAdmin, LogBase):
     """An open event log: a directory of topics and partitions on local disk.
 
     Create one with :func:`eventlog.open`. A Log is thread-safe; use it as a context
@@ -79,8 +82,14 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CheckAdmin, LogBase):
         self._batch_cache: BatchCache = cache["batches"]
         if "retention" not in cache:
             cache["retention"] = Retention(storage.dbs)
+        if "compactor" not in cache and b"keys" in storage.dbs:
+            cache["keyindex"] = KeyIndex(storage.dbs)
+            cache["compactor"] = Compactor(storage.dbs, cache["keyindex"])
+        self._keyindex = cache.get("keyindex")
         self._reader = Reader(storage.dbs, cache["batches"])
-        self._appender = Appender(storage.dbs, cache["retention"])
+        self._appender = Appender(
+            storage.dbs, cache["retention"], cache.get("keyindex"), cache.get("compactor")
+        )
         self._dbs = storage.dbs
         self._batches_db = storage.dbs[b"batches"]
 

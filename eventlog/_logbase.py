@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from . import _storage
 from ._catalog import Catalog, TopicInfo
 from ._errors import LogClosedError, ReadOnlyLogError
+from ._keyindex import KeyIndex
 from ._read import Reader
 from ._topics import validate_topic_name
 
@@ -32,6 +33,8 @@ class LogBase:
     _reader: Reader
     _dbs: dict[bytes, Any]
     _batches_db: Any
+    # None only on a read-only open of a log written before the key index existed.
+    _keyindex: KeyIndex | None
 
     def _check(self) -> None:
         if self._closed:

@@ -41,6 +41,7 @@ from ._errors import (
     ReadOnlyLogError,
     TopicNotFoundError,
 )
+from ._keyindex import KeyIndex, drop_tombstones
 from ._logbase import LogBase
 from ._records import TopicPartition
 from ._topics import validate_topic_name
@@ -170,6 +171,7 @@ def remove_batches(
         cutoff = now - config.retention_ms  # expired: largest timestamp below this
     out = _Removed()
     moved = False  # the log start moves to the first batch kept
+    keyindex = KeyIndex(dbs) if config.compacted or config.key_index else None
     cursor = txn.cursor(db=dbs[b"batches"])
     # Walk from the partition's first batch; deleting moves the cursor to the next one.
     first = BATCH_KEY.pack(tid, partition, 0)
@@ -198,6 +200,10 @@ def remove_batches(
             batch = decode_batch(key, value, base)
             nbytes = _item_bytes(batch)
             records = batch.count
+            if keyindex is not None:
+                keyindex.remove_records(
+                    txn, tid, partition, batch.keys, batch.values, batch.offsets
+                )
         except CorruptLogError as exc:
             # A damaged batch is dropped only when the next batch (or the end) shows that it
             # lies wholly below the log start: delete_records() is how an operator gets past
@@ -211,6 +217,8 @@ def remove_batches(
             nbytes = _damaged_size(value, state)
             records = 0
         out.stored += len(value)
+        if base >= state.cleaner_offset and (not state.compacting or base >= state.pass_pos):
+            state.dirty_bytes = max(0, state.dirty_bytes - nbytes)  # no pass reached it
         cursor.delete()
         # The cursor is now on the next entry (the partition state key at the latest);
         # should it report no position, find the partition's first batch again.
@@ -230,9 +238,46 @@ def remove_batches(
         if moved and keep_from > state.log_start:
             state.log_start = keep_from
         if state.batches <= 0:
-            state.batches = state.size_bytes = 0
+            state.batches = state.size_bytes = state.dirty_bytes = 0
         _drop_time_entries(txn, dbs[b"timeindex"], tid, partition, keep_from)
+        if config.compacted:
+            drop_tombstones(txn, dbs[b"tombstones"], tid, partition, keep_from)
     return out
+
+
+def unindex_below(
+    txn: Any, dbs: dict[bytes, Any], info: TopicInfo, partition: int, log_start: int
+) -> None:
+    """Remove from the key index the records below ``log_start`` in the batch that holds
+    it (delete_records() moved the log start inside that batch; its records there can no
+    longer be read, so ``latest()`` must not name them)."""
+    if not (info.config.compacted or info.config.key_index) or log_start == 0:
+        return
+    tid = info.topic_id
+    cursor = txn.cursor(db=dbs[b"batches"])
+    if cursor.set_range(BATCH_KEY.pack(tid, partition, log_start)):
+        if not cursor.prev():
+            return
+    elif not cursor.last():
+        return
+    key = bytes(cursor.key())
+    t, p, base = BATCH_KEY.unpack(key)
+    if (t, p) != (tid, partition) or base == STATE_OFFSET or base >= log_start:
+        return
+    try:
+        batch = decode_batch(key, cursor.value(), base)
+    except CorruptLogError:
+        return  # check() reports the damage
+    cut = batch.index_of(log_start)
+    if cut:
+        KeyIndex(dbs).remove_records(
+            txn,
+            tid,
+            partition,
+            batch.keys[:cut],
+            batch.values[:cut],
+            list(batch.offsets[:cut]),
+        )
 
 
 def _next_base(cursor: Any, tid: int, partition: int, state: PartitionState) -> int:
@@ -400,6 +445,7 @@ class RetentionAdmin(LogBase):
             if before <= state.log_start:
                 return info.topic_id, state.log_start, False
             state.log_start = before
+            unindex_below(txn, dbs, info, partition, before)
             removed = remove_batches(
                 txn,
                 dbs,

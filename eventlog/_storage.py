@@ -47,10 +47,30 @@ DATA_FILE: Final = "data.mdb"
 LOCK_FILE: Final = "lock.mdb"
 
 # The named sub-databases of DESIGN.md section 3 (the later ones are created on first use).
-DB_NAMES: Final = (b"meta", b"topics", b"batches", b"timeindex", b"groups", b"members")
+DB_NAMES: Final = (
+    b"meta",
+    b"topics",
+    b"batches",
+    b"timeindex",
+    b"groups",
+    b"members",
+    b"keys",
+    b"tombstones",
+)
 # Added after the first logs were written: a read-only open of an older log (which cannot
 # create them) treats them as empty.
-LATER_DB_NAMES: Final = frozenset({b"groups", b"members"})
+LATER_DB_NAMES: Final = frozenset({b"groups", b"members", b"keys", b"tombstones"})
+# The key index holds, per key, the offsets of its records as sorted fixed-size duplicates.
+_DUPSORT_DBS: Final = frozenset({b"keys"})
+
+
+def _open_db(env: Any, name: bytes, txn: Any = None, *, create: bool) -> Any:
+    dup = name in _DUPSORT_DBS
+    if txn is None:
+        return env.open_db(name, create=create, dupsort=dup, dupfixed=dup)
+    return env.open_db(name, txn=txn, create=create, dupsort=dup, dupfixed=dup)
+
+
 MAX_DBS: Final = 16
 MAX_READERS: Final = 1024
 
@@ -230,7 +250,7 @@ def _create_log(path: str) -> None:
         )
         try:
             with env.begin(write=True) as txn:
-                dbs = {name: env.open_db(name, txn=txn, create=True) for name in DB_NAMES}
+                dbs = {name: _open_db(env, name, txn, create=True) for name in DB_NAMES}
                 meta = dbs[b"meta"]
                 txn.put(b"format", str(FORMAT_VERSION).encode(), db=meta)
                 txn.put(b"created_ms", str(int(time.time() * 1000)).encode(), db=meta)
@@ -444,7 +464,7 @@ class Storage:
         if self.readonly:
             for name in DB_NAMES:
                 try:
-                    dbs[name] = self.env.open_db(name, create=False)
+                    dbs[name] = _open_db(self.env, name, create=False)
                 except lmdb.NotFoundError:
                     if name in LATER_DB_NAMES:
                         continue
@@ -459,7 +479,7 @@ class Storage:
                 with self.env.begin(write=True) as txn:
                     # Sub-databases added by newer minor versions are created on first open.
                     for name in DB_NAMES:
-                        dbs[name] = self.env.open_db(name, txn=txn, create=True)
+                        dbs[name] = _open_db(self.env, name, txn, create=True)
                 return dbs
             except lmdb.MapResizedError:
                 # Another process grew the map; nothing else uses this environment yet.

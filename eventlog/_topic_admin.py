@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._catalog import (
+    NO_PASS,
     Catalog,
     PartitionState,
     TopicInfo,
@@ -23,6 +24,7 @@ from ._errors import (
     TopicExistsError,
 )
 from ._group_admin import forget_topic_offsets
+from ._keyindex import KeyIndex, build_index, drop_tombstones
 from ._logbase import LogBase
 from ._records import (
     PartitionInfo,
@@ -211,6 +213,7 @@ class TopicAdmin(LogBase):
         def alter(txn: Any) -> None:
             info = self._info(txn, name, writing=True)
             new_config = parse_config(merged, base=info.config)
+            self._reindex(txn, info, new_config)
             txn.put(
                 name.encode(),
                 TopicInfo(
@@ -226,6 +229,28 @@ class TopicAdmin(LogBase):
 
         self._write(alter, f"altering topic {name!r}")
         return self.describe_topic(name)
+
+    def _reindex(self, txn: Any, info: TopicInfo, new: TopicConfig) -> None:
+        """Start or stop keeping the key index when the cleanup policy or ``key_index``
+        changes (in the altering transaction: indexing the stored records of a large topic
+        holds other writers for as long as it takes)."""
+        old = info.config
+        was = old.compacted or old.key_index
+        will = new.compacted or new.key_index
+        tid = info.topic_id
+        if was and not will:
+            KeyIndex(self._dbs).drop(txn, tid)
+        elif will and not was:
+            for p in range(info.partitions):
+                state = self._reader.state(txn, info, p)
+                build_index(txn, self._dbs, tid, p, state.log_start, info.name)
+        if old.compacted and not new.compacted:
+            drop_tombstones(txn, self._dbs[b"tombstones"], tid, None, 0)
+            for p in range(info.partitions):
+                state = self._reader.state(txn, info, p)
+                if state.compacting:
+                    state.pass_pos = NO_PASS  # a later pass starts afresh
+                    txn.put(state_key(tid, p), state.pack(), db=self._batches_db)
 
     def create_partitions(self, name: str, total: int) -> TopicDescription:
         """Grow a topic to ``total`` partitions (like Kafka, partitions are never removed).
@@ -291,6 +316,8 @@ class TopicAdmin(LogBase):
                     while bytes(cursor.key()[:4]) == prefix:
                         if not cursor.delete():
                             break
+            KeyIndex(self._dbs).drop(txn, info.topic_id)
+            drop_tombstones(txn, self._dbs[b"tombstones"], info.topic_id, None, 0)
             txn.delete(name.encode(), db=topics)
             forget_topic_offsets(txn, self._dbs, info.topic_id)
             Catalog.bump(txn, meta)

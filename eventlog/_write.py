@@ -27,6 +27,8 @@ from ._partitioner import StickyPartitioner, default_partition
 from ._records import Headers
 
 if TYPE_CHECKING:
+    from ._compaction import Compactor
+    from ._keyindex import KeyIndex
     from ._retention import Retention
 
 _NoneType: Final = type(None)
@@ -161,13 +163,21 @@ class Appender:
     compression overlaps other writers' commits); ``write_groups`` runs inside it.
     """
 
-    def __init__(self, dbs: dict[bytes, Any], retention: Retention | None = None) -> None:
+    def __init__(
+        self,
+        dbs: dict[bytes, Any],
+        retention: Retention | None = None,
+        keyindex: KeyIndex | None = None,
+        compactor: Compactor | None = None,
+    ) -> None:
         self._dbs = dbs
         self._batches_db = dbs[b"batches"]
         self._sticky: dict[str, StickyPartitioner] = {}
-        # Runs a bounded chunk of retention on each partition written, in the same
-        # transaction (DESIGN.md section 6: maintenance without a user call).
+        # Runs a bounded chunk of retention and compaction on each partition written, in
+        # the same transaction (DESIGN.md section 6: maintenance without a user call).
         self._retention = retention
+        self._keyindex = keyindex
+        self._compactor = compactor
 
     def validate(
         self,
@@ -412,6 +422,9 @@ class Appender:
         tid = info.topic_id
         bdb = self._batches_db
         retention = self._retention
+        compactor = self._compactor
+        config = info.config
+        keyindex = self._keyindex if config.compacted or config.key_index else None
         out = []
         for g in groups:
             pkey = state_key(tid, g.partition)
@@ -439,6 +452,9 @@ class Appender:
                 )
             state.next_offset = base + enc.count
             state.size_bytes += enc.nbytes
+            state.dirty_bytes += enc.nbytes
+            if keyindex is not None and g.keys is not None:
+                keyindex.add(txn, tid, g.partition, g.keys, g.values, range(base, base + enc.count))
             state.batches += 1
             # Every batch also counts as TIME_INDEX_BATCH_WEIGHT bytes, so that tiny
             # records (or tombstones) still get an entry every few hundred batches.
@@ -459,6 +475,8 @@ class Appender:
                 state.index_bytes = 0
             if retention is not None:
                 retention.after_append(txn, info, g.partition, state)
+            if compactor is not None:
+                compactor.after_append(txn, info, g.partition, state)
             txn.put(pkey, state.pack(), db=bdb)
             out.append((g.partition, base))
         return out

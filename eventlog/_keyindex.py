@@ -1,0 +1,279 @@
+"""The key index: for each key of a partition, the offsets of its records.
+
+Kept for compacted topics (``cleanup.policy`` with ``compact``) and topics created with
+``key_index=True``. It lives in the ``keys`` sub-database, a dupsort database with
+fixed-size values (DESIGN.md section 3)::
+
+    key    topic id u32 · partition u32 · 0x00 · the record key            (keys <= 400 bytes)
+           topic id u32 · partition u32 · 0x01 · BLAKE2b-256 of the key    (longer keys)
+    value  u64 big-endian: offset << 1 | 1 if the record is a tombstone (a null value)
+
+LMDB keeps the duplicates of one key sorted, so a key's offsets come out in offset order
+and its newest record is the last duplicate: ``latest()`` is one cursor seek, and the
+compactor asks "is there a newer record of this key below offset U?" with one
+``set_range_dup``. The tombstone bit tells whether a key is live without reading its
+record.
+
+Under the 8-byte key ``topic id · partition`` (no tag byte, so it never collides with an
+entry) a single duplicate holds the partition's number of live keys (keys whose newest
+record is not a tombstone), so that ``len(log.table(topic))`` needs no scan.
+
+Every change happens in the write transaction that changes the batches, so the index
+always agrees with them (``Log.check()`` verifies it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Sequence
+from typing import Any, Final
+
+from ._errors import CorruptLogError
+
+__all__ = [
+    "RAW_KEY_MAX",
+    "KeyIndex",
+    "count_key",
+    "drop_tombstones",
+    "entry",
+    "index_key",
+    "split_entry",
+]
+
+PREFIX: Final = struct.Struct(">II")
+_U64: Final = struct.Struct(">Q")
+# Longer keys are stored as a digest (LMDB keys are at most 511 bytes). A BLAKE2b-256
+# collision between two keys of one partition is not a practical concern; a lookup still
+# compares the record's key and reports a mismatch as damage.
+RAW_KEY_MAX: Final = 400
+TAG_RAW: Final = b"\x00"
+TAG_DIGEST: Final = b"\x01"
+
+
+def index_key(topic_id: int, partition: int, key: bytes) -> bytes:
+    """The index key of a record key."""
+    if len(key) <= RAW_KEY_MAX:
+        return PREFIX.pack(topic_id, partition) + TAG_RAW + key
+    digest = hashlib.blake2b(key, digest_size=32).digest()
+    return PREFIX.pack(topic_id, partition) + TAG_DIGEST + digest
+
+
+def count_key(topic_id: int, partition: int) -> bytes:
+    """The key of a partition's live-key counter."""
+    return PREFIX.pack(topic_id, partition)
+
+
+def entry(offset: int, tombstone: bool) -> bytes:
+    """The duplicate value for a record."""
+    return _U64.pack(offset << 1 | tombstone)
+
+
+def split_entry(value: bytes | memoryview) -> tuple[int, bool]:
+    """(offset, is a tombstone) from a duplicate value."""
+    if len(value) != 8:
+        raise CorruptLogError("a key-index entry has the wrong size")
+    raw = _U64.unpack(value)[0]
+    return raw >> 1, bool(raw & 1)
+
+
+def raw_key_of(ikey: bytes) -> bytes | None:
+    """The record key stored in an index key, or None when it is a digest."""
+    if ikey[8:9] == TAG_RAW:
+        return ikey[9:]
+    return None
+
+
+class KeyIndex:
+    """Index maintenance inside write transactions (readers use the module functions)."""
+
+    def __init__(self, dbs: dict[bytes, Any]) -> None:
+        self._db = dbs[b"keys"]
+
+    def add(
+        self,
+        txn: Any,
+        topic_id: int,
+        partition: int,
+        keys: Sequence[bytes | None],
+        values: Sequence[bytes | None],
+        offsets: Sequence[int],
+    ) -> None:
+        """Index appended records (each newer than every record already indexed for its
+        key, so it becomes that key's last duplicate). Records without a key are not
+        indexed."""
+        cursor = txn.cursor(db=self._db)
+        delta = 0
+        prefix = PREFIX.pack(topic_id, partition)
+        for key, value, offset in zip(keys, values, offsets, strict=True):
+            if key is None:
+                continue
+            if len(key) <= RAW_KEY_MAX:
+                ikey = prefix + TAG_RAW + key
+            else:
+                ikey = index_key(topic_id, partition, key)
+            tomb = value is None
+            was_live = False
+            if cursor.set_key(ikey):
+                cursor.last_dup()
+                was_live = not (_U64.unpack(cursor.value())[0] & 1)
+            cursor.put(ikey, _U64.pack(offset << 1 | tomb))
+            delta += (not tomb) - was_live
+        if delta:
+            self.adjust_live(txn, topic_id, partition, delta)
+
+    def remove(
+        self, cursor: Any, topic_id: int, partition: int, key: bytes, offset: int, tomb: bool
+    ) -> bool:
+        """Delete one record's entry (``cursor`` on the keys database); whether it existed."""
+        ikey = index_key(topic_id, partition, key)
+        if cursor.set_key_dup(ikey, entry(offset, tomb)):
+            return bool(cursor.delete())
+        return False
+
+    def live(self, txn: Any, topic_id: int, partition: int) -> int:
+        raw = txn.get(count_key(topic_id, partition), db=self._db)
+        return 0 if raw is None else int(_U64.unpack(raw)[0])
+
+    def adjust_live(self, txn: Any, topic_id: int, partition: int, delta: int) -> None:
+        ckey = count_key(topic_id, partition)
+        current = self.live(txn, topic_id, partition)
+        txn.delete(ckey, db=self._db)  # all duplicates: the counter is replaced, not added
+        txn.put(ckey, _U64.pack(max(0, current + delta)), db=self._db)
+
+    def remove_records(
+        self,
+        txn: Any,
+        topic_id: int,
+        partition: int,
+        keys: Sequence[bytes | None],
+        values: Sequence[bytes | None],
+        offsets: Sequence[int],
+    ) -> None:
+        """Delete the entries of records removed by retention (oldest first): a key left
+        with no records at all stops counting as live when its last record was live."""
+        cursor = txn.cursor(db=self._db)
+        newest: dict[bytes, bool] = {}  # key -> its highest removed record was live
+        for key, value, offset in zip(keys, values, offsets, strict=True):
+            if key is None:
+                continue
+            if self.remove(cursor, topic_id, partition, key, offset, value is None):
+                newest[key] = value is not None
+        delta = 0
+        for key, was_live in newest.items():
+            if was_live and not cursor.set_key(index_key(topic_id, partition, key)):
+                delta -= 1
+        if delta:
+            self.adjust_live(txn, topic_id, partition, delta)
+
+    def drop(self, txn: Any, topic_id: int, partition: int | None = None) -> None:
+        """Delete every entry of a topic (or of one of its partitions)."""
+        prefix = (
+            topic_id.to_bytes(4, "big") if partition is None else PREFIX.pack(topic_id, partition)
+        )
+        cursor = txn.cursor(db=self._db)
+        if not cursor.set_range(prefix):
+            return
+        while bytes(cursor.key()[: len(prefix)]) == prefix:
+            if not cursor.delete(dupdata=True):
+                break
+            if not cursor.key():
+                break
+
+
+def last_entry(cursor: Any, ikey: bytes) -> tuple[int, bool] | None:
+    """The newest (offset, tombstone) of a key, or None (``cursor`` on the keys db)."""
+    if not cursor.set_key(ikey):
+        return None
+    cursor.last_dup()
+    return split_entry(cursor.value())
+
+
+def last_below(cursor: Any, ikey: bytes, limit: int) -> int | None:
+    """The offset of the key's newest record below ``limit``, or None."""
+    if cursor.set_range_dup(ikey, entry(limit, False)):
+        if cursor.prev_dup():
+            return split_entry(cursor.value())[0]
+        return None
+    if not cursor.set_key(ikey):
+        return None
+    cursor.last_dup()
+    return split_entry(cursor.value())[0]
+
+
+_TOMB_KEY: Final = struct.Struct(">IIQ")
+
+
+def drop_tombstones(txn: Any, tdb: Any, topic_id: int, partition: int | None, below: int) -> None:
+    """Forget the delete horizons of tombstones below ``below`` (removed by retention), or
+    of the whole topic when ``partition`` is None.
+
+    The ``tombstones`` sub-database holds, under topic id u32 · partition u32 · offset
+    u64, the delete horizon (i64 ms) of each tombstone a compaction pass has kept
+    (``_compaction.py``)."""
+    if partition is None:
+        prefix = topic_id.to_bytes(4, "big")
+        start = prefix
+    else:
+        prefix = _TOMB_KEY.pack(topic_id, partition, 0)[:8]
+        start = _TOMB_KEY.pack(topic_id, partition, 0)
+    cursor = txn.cursor(db=tdb)
+    if not cursor.set_range(start):
+        return
+    while True:
+        key = cursor.key()
+        if not key or bytes(key[: len(prefix)]) != prefix:
+            return
+        if partition is not None and _TOMB_KEY.unpack(key)[2] >= below:
+            return
+        if not cursor.delete():
+            return
+
+
+def build_index(
+    txn: Any, dbs: dict[bytes, Any], topic_id: int, partition: int, log_start: int, topic: str
+) -> int:
+    """Index every stored record of a partition (a topic that starts keeping an index:
+    altered to ``compact`` or ``key_index=True``). One transaction; returns the records
+    indexed.
+
+    Raises:
+        CorruptLogError: a batch is damaged (nothing is indexed: the caller's transaction
+            is aborted).
+    """
+    from ._catalog import BATCH_KEY, STATE_OFFSET
+    from ._codec import decode_batch
+
+    keyindex = KeyIndex(dbs)
+    keyindex.drop(txn, topic_id, partition)  # leftovers of an earlier index
+    cursor = txn.cursor(db=dbs[b"batches"])
+    on = cursor.set_range(BATCH_KEY.pack(topic_id, partition, 0))
+    indexed = 0
+    while on:
+        key = bytes(cursor.key())
+        t, p, base = BATCH_KEY.unpack(key)
+        if (t, p) != (topic_id, partition) or base == STATE_OFFSET:
+            break
+        try:
+            batch = decode_batch(key, cursor.value(), base)
+        except CorruptLogError as exc:
+            raise CorruptLogError(
+                f"topic {topic!r} partition {partition}: cannot index the record batch at "
+                f"offset {base}, which is corrupt ({exc.message}); check() lists the damage",
+                topic=topic,
+                partition=partition,
+                offset=base,
+            ) from None
+        first = batch.index_of(log_start)
+        if first < batch.count:
+            keyindex.add(
+                txn,
+                topic_id,
+                partition,
+                batch.keys[first:],
+                batch.values[first:],
+                list(batch.offsets[first:]),
+            )
+            indexed += batch.count - first
+        on = cursor.next()
+    return indexed

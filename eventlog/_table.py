@@ -1,0 +1,359 @@
+"""Reading through the key index: ``Log.latest(topic, key)`` and ``Log.table(topic)``.
+
+Which partition answers for a key: records are expected in the key's default partition
+(Kafka's murmur2 partitioner, what ``append`` chooses for a keyed record), and that
+partition decides when it holds the key at all, as Kafka Streams routes a key lookup. A
+key written to another partition explicitly is found there when its default partition
+never saw it (the first such partition in partition order). ``latest`` and ``table``
+follow the same rule, so they always agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import ItemsView, Iterator, Mapping, ValuesView
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final
+
+from ._catalog import TopicInfo
+from ._errors import CorruptLogError, InvalidArgumentError, InvalidRecordError
+from ._keyindex import (
+    PREFIX,
+    TAG_RAW,
+    count_key,
+    index_key,
+    last_entry,
+    split_entry,
+)
+from ._logbase import LogBase
+from ._partitioner import default_partition
+from ._records import Record
+from ._topics import validate_topic_name
+
+if TYPE_CHECKING:
+    from ._read import Reader
+
+__all__ = ["KeyLookup", "Table"]
+
+# Keys read per read transaction while iterating a table (short transactions: a long one
+# pins pages and makes the file grow).
+_CHUNK: Final = 1000
+
+
+def _check_key(key: object, topic: str) -> bytes:
+    if type(key) is not bytes:
+        hint = " (encode text with .encode())" if isinstance(key, str) else ""
+        raise InvalidRecordError(f"key must be bytes; got {type(key).__name__}{hint}", topic=topic)
+    return key
+
+
+def _require_index(info: TopicInfo) -> None:
+    config = info.config
+    if not (config.compacted or config.key_index):
+        raise InvalidArgumentError(
+            f"topic {info.name!r} keeps no key index (cleanup.policy="
+            f"{config.cleanup_policy}); latest() and table() need a compacted topic "
+            f"(cleanup_policy='compact') or key_index=True, e.g. "
+            f"alter_topic({info.name!r}, key_index=True)",
+            topic=info.name,
+        )
+
+
+def _keys_db(dbs: dict[bytes, Any], info: TopicInfo) -> Any:
+    kdb = dbs.get(b"keys")
+    if kdb is None:
+        raise InvalidArgumentError(
+            f"topic {info.name!r}: this log was written before eventlog kept a key index "
+            f"and is open read-only; open it writable once to build the index",
+            topic=info.name,
+        )
+    return kdb
+
+
+def _record_at(
+    txn: Any, reader: Reader, info: TopicInfo, partition: int, offset: int, key: bytes | None
+) -> Record:
+    """The record an index entry names; a mismatch is damage, never returned as data."""
+    cursor = txn.cursor(db=reader._batches_db)
+    batch = reader.batch_at(txn, cursor, info, partition, offset)
+    if batch is not None:
+        i = batch.index_of(offset)
+        if i < batch.count and batch.offsets[i] == offset:
+            rkey = batch.keys[i]
+            if rkey is not None and (key is None or rkey == key):
+                headers = batch.headers[i] if batch.headers is not None else ()
+                return Record(
+                    info.name,
+                    partition,
+                    offset,
+                    batch.timestamps[i],
+                    rkey,
+                    batch.values[i],
+                    headers,
+                )
+    raise CorruptLogError(
+        f"topic {info.name!r} partition {partition}: the key index names offset {offset}, "
+        f"which holds no record with that key; check() reports the damage",
+        topic=info.name,
+        partition=partition,
+        offset=offset,
+    )
+
+
+def _resolve(
+    txn: Any, kdb: Any, info: TopicInfo, key: bytes, partition: int | None
+) -> tuple[int, int, bool] | None:
+    """(partition, newest offset, is a tombstone) for a key, by the module's rule."""
+    cursor = txn.cursor(db=kdb)
+    tid = info.topic_id
+    if partition is not None:
+        order = [partition]
+    else:
+        home = default_partition(key, info.partitions)
+        order = [home, *(p for p in range(info.partitions) if p != home)]
+    for p in order:
+        found = last_entry(cursor, index_key(tid, p, key))
+        if found is not None:
+            return p, found[0], found[1]
+    return None
+
+
+def _owner(txn: Any, kdb: Any, info: TopicInfo, key: bytes) -> int:
+    """The partition that answers for ``key`` (assuming some partition holds it)."""
+    if info.partitions == 1:
+        return 0
+    found = _resolve(txn, kdb, info, key, None)
+    return found[0] if found is not None else -1
+
+
+class KeyLookup(LogBase):
+    """Key-index reads of :class:`eventlog.Log` (a mixin)."""
+
+    def latest(self, topic: str, key: bytes, *, partition: int | None = None) -> Record | None:
+        """The current record of ``key``: its newest record, or None when the key has
+        none or its newest record is a tombstone (a deleted key).
+
+        One index lookup and one batch read, whatever the topic's size. The topic must
+        keep a key index: a compacted topic, or one created with ``key_index=True``.
+
+        Args:
+            topic: the topic name.
+            key: the record key (bytes).
+            partition: look only in this partition; by default the key's default
+                partition answers (see the ``_table`` module notes), as Kafka Streams
+                routes a key.
+
+        Raises:
+            TopicNotFoundError, PartitionNotFoundError.
+            InvalidArgumentError: the topic keeps no key index.
+            InvalidRecordError: ``key`` is not bytes.
+            CorruptLogError: the index and the batches disagree.
+        """
+        self._check()
+        validate_topic_name(topic)
+        rkey = _check_key(key, topic)
+        reader = self._reader
+
+        def run(txn: Any) -> Record | None:
+            info = self._info(txn, topic)
+            _require_index(info)
+            if partition is not None:
+                reader.state(txn, info, partition)  # validates the partition
+            found = _resolve(txn, _keys_db(self._dbs, info), info, rkey, partition)
+            if found is None or found[2]:
+                return None
+            p, offset, _tomb = found
+            if offset < reader.state(txn, info, p).log_start:
+                return None  # deleted by delete_records()
+            return _record_at(txn, reader, info, p, offset, rkey)
+
+        return self._storage.read(run, f"looking up a key in topic {topic!r}")
+
+    def table(self, topic: str) -> Table:
+        """A read-only mapping of ``key -> current value`` for a topic with a key index
+        (a compacted topic, or one created with ``key_index=True``): Kafka Streams'
+        KTable, kept on disk by the log itself, with no replay on start-up.
+
+        The mapping is a live view: every lookup reads the log's latest committed state.
+        ``table[key]``, ``key in table`` and ``table.get(key)`` are index lookups;
+        ``len(table)`` reads per-partition counters (on a topic with more than one
+        partition it counts keys in the index); iteration walks the index in key order,
+        partition by partition, in short read transactions (a key changed meanwhile may
+        show its older or newer state). Deleted keys (tombstones) are not in the table.
+
+        Raises:
+            TopicNotFoundError.
+            InvalidArgumentError: the topic keeps no key index.
+        """
+        self._check()
+        validate_topic_name(topic)
+
+        def run(txn: Any) -> None:
+            info = self._info(txn, topic)
+            _require_index(info)
+            _keys_db(self._dbs, info)
+
+        self._storage.read(run, f"opening the table of topic {topic!r}")
+        return Table(self, topic)
+
+
+class Table(Mapping[bytes, bytes]):
+    """A read-only, live mapping of a topic's keys to their current values.
+
+    Returned by :meth:`eventlog.Log.table`; see there.
+    """
+
+    __slots__ = ("_log", "_topic")
+
+    def __init__(self, log: KeyLookup, topic: str) -> None:
+        self._log = log
+        self._topic = topic
+
+    @property
+    def topic(self) -> str:
+        """The topic this table shows."""
+        return self._topic
+
+    def __repr__(self) -> str:
+        return f"<eventlog.Table of topic {self._topic!r}>"
+
+    def __getitem__(self, key: bytes) -> bytes:
+        record = self._log.latest(self._topic, key)
+        if record is None or record.value is None:
+            raise KeyError(key)
+        return record.value
+
+    def __contains__(self, key: object) -> bool:
+        if type(key) is not bytes:
+            return False
+        log = self._log
+        log._check()
+
+        def run(txn: Any) -> bool:
+            info = self._info(txn)
+            found = _resolve(txn, _keys_db(log._dbs, info), info, key, None)
+            if found is None or found[2]:
+                return False
+            return found[1] >= log._reader.state(txn, info, found[0]).log_start
+
+        return log._storage.read(run, f"looking up a key in topic {self._topic!r}")
+
+    def _info(self, txn: Any) -> TopicInfo:
+        info = self._log._info(txn, self._topic)
+        _require_index(info)
+        return info
+
+    def __len__(self) -> int:
+        log = self._log
+        log._check()
+
+        def run(txn: Any) -> int | None:
+            info = self._info(txn)
+            if info.partitions != 1:
+                return None
+            raw = txn.get(count_key(info.topic_id, 0), db=_keys_db(log._dbs, info))
+            return 0 if raw is None else int.from_bytes(raw, "big")
+
+        count = log._storage.read(run, f"counting the keys of topic {self._topic!r}")
+        if count is not None:
+            return count
+        return sum(1 for _ in self._entries(False))
+
+    def __bool__(self) -> bool:
+        for _ in self._entries(False):
+            return True
+        return False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for key, _value in self._entries(False):
+            yield key
+
+    def items(self) -> ItemsView[bytes, bytes]:
+        return _Items(self)
+
+    def values(self) -> ValuesView[bytes]:
+        return _Values(self)
+
+    def _entries(self, with_values: bool) -> Iterator[tuple[bytes, bytes | None]]:
+        """(key, value or None) of every live key, in short read transactions."""
+        log = self._log
+        log._check()
+        partition = 0
+        resume: bytes | None = None  # the last index key handed out
+        while True:
+            chunk, partition, resume, done = log._storage.read(
+                partial(self._chunk, partition=partition, resume=resume, with_values=with_values),
+                f"reading the table of topic {self._topic!r}",
+            )
+            yield from chunk
+            if done:
+                return
+
+    def _chunk(
+        self, txn: Any, partition: int, resume: bytes | None, with_values: bool
+    ) -> tuple[list[tuple[bytes, bytes | None]], int, bytes | None, bool]:
+        log = self._log
+        info = self._info(txn)
+        kdb = _keys_db(log._dbs, info)
+        reader = log._reader
+        tid = info.topic_id
+        cursor = txn.cursor(db=kdb)
+        found: list[tuple[bytes, int, int]] = []  # (key, partition, offset)
+        examined = 0  # index entries looked at (tombstones included): the chunk bound
+        while partition < info.partitions and len(found) < _CHUNK and examined < 4 * _CHUNK:
+            prefix = PREFIX.pack(tid, partition)
+            log_start = reader.state(txn, info, partition).log_start
+            if resume is None:
+                on = cursor.set_range(prefix + TAG_RAW)
+            else:
+                on = cursor.set_range(resume) and (
+                    bytes(cursor.key()) != resume or cursor.next_nodup()
+                )
+            while on and len(found) < _CHUNK and examined < 4 * _CHUNK:
+                examined += 1
+                ikey = bytes(cursor.key())
+                if ikey[:8] != prefix:
+                    on = False
+                    break
+                resume = ikey
+                cursor.last_dup()
+                offset, tomb = split_entry(cursor.value())
+                if not tomb and offset >= log_start:
+                    raw = ikey[9:] if ikey[8:9] == TAG_RAW else None
+                    if raw is None:  # a digest: the record has the key
+                        raw = _record_at(txn, reader, info, partition, offset, None).key
+                        assert raw is not None
+                    found.append((raw, partition, offset))
+                on = cursor.next_nodup()
+            if on:
+                break  # the chunk is full: continue from `resume` in the next one
+            partition += 1
+            resume = None
+        if info.partitions > 1:
+            # A key outside its default partition counts only where the rule puts it.
+            found = [f for f in found if _owner(txn, kdb, info, f[0]) == f[1]]
+        values: list[bytes | None] = [None] * len(found)
+        if with_values:
+            # In offset order, so each batch is decoded once (the batch cache keeps it).
+            for i in sorted(range(len(found)), key=lambda i: found[i][1:]):
+                key, p, offset = found[i]
+                values[i] = _record_at(txn, reader, info, p, offset, key).value
+        out = [(f[0], v) for f, v in zip(found, values, strict=True)]
+        return out, partition, resume, partition >= info.partitions
+
+
+class _Items(ItemsView[bytes, bytes]):
+    _mapping: Table
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        for key, value in self._mapping._entries(True):
+            assert value is not None
+            yield key, value
+
+
+class _Values(ValuesView[bytes]):
+    _mapping: Table
+
+    def __iter__(self) -> Iterator[bytes]:
+        for _key, value in self._mapping._entries(True):
+            assert value is not None
+            yield value
