@@ -363,7 +363,10 @@ def _check_partition(
         prev_base = max(prev_base, base)
         if base in bases:
             batch_ts = bases[base]
-            if batch_ts is not None and ts < batch_ts:
+            # (Compaction merges later records into earlier batches; an entry then
+            # still bounds every record below its base offset, which is what lookups
+            # rely on, but no longer its own batch.)
+            if batch_ts is not None and ts < batch_ts and not compacted:
                 report(
                     INDEX,
                     base,

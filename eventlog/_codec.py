@@ -277,24 +277,25 @@ def encode_batch(
     )
 
 
-def encode_subset(
-    batch: DecodedBatch,
-    keep: Sequence[int],
+def encode_records(
+    base_offset: int,
+    offsets: Sequence[int],
+    timestamps: Sequence[int],
+    keys: Sequence[bytes | None],
+    values: Sequence[bytes | None],
+    headers: Sequence[Headers],
+    last_offset: int,
     *,
     log_append_time: bool,
     compress: bool,
     level: int,
 ) -> EncodedBatch:
-    """Re-encode the records ``keep`` (indexes, ascending, at least one) of a decoded
-    batch, for compaction: every record keeps its offset (stored as offset deltas from the
-    batch's base offset) and the batch keeps its last offset, so a reader still moves past
-    removed records at its end."""
-    values = [batch.values[i] for i in keep]
-    keys = [batch.keys[i] for i in keep]
-    timestamps = [batch.timestamps[i] for i in keep]
-    headers = [batch.headers[i] for i in keep] if batch.headers is not None else None
-    base = batch.base_offset
-    deltas = [batch.offsets[i] - base for i in keep]
+    """Encode records that keep their offsets (compaction: records left in one batch, or
+    merged from small neighbouring batches), stored as offset deltas from ``base_offset``
+    (the LMDB key's). The batch spans to ``last_offset``, so a reader still moves past
+    removed records at its end. At least one record; offsets ascending, all within
+    ``base_offset .. last_offset``."""
+    deltas = [offset - base_offset for offset in offsets]
     flags = FLAG_SPARSE_OFFSETS
     columns = [_le(array("I", deltas))]
     base_ts = timestamps[0]
@@ -307,7 +308,7 @@ def encode_subset(
         flags |= FLAG_KEYS
         nbytes += _encode_column(keys, columns)
     nbytes += _encode_column(values, columns)
-    if headers is not None and any(headers):
+    if any(headers):
         flags |= FLAG_HEADERS
         nbytes += _encode_column([_encode_header_block(h) for h in headers], columns)
     encoded = _finish(
@@ -321,9 +322,9 @@ def encode_subset(
         level=level,
         log_append_time=log_append_time,
     )
-    # _finish writes a dense header (last delta = count - 1): keep the original span.
+    # _finish writes a dense header (last delta = count - 1): keep the span.
     prefix = bytearray(encoded.prefix)
-    struct.pack_into("<I", prefix, 8, batch.last_offset - base)
+    struct.pack_into("<I", prefix, 8, last_offset - base_offset)
     return EncodedBatch(bytes(prefix), encoded.payload, encoded.count, max_ts, nbytes)
 
 

@@ -476,7 +476,7 @@ class Appender:
             if retention is not None:
                 retention.after_append(txn, info, g.partition, state)
             if compactor is not None:
-                compactor.after_append(txn, info, g.partition, state)
+                compactor.after_append(txn, info, g.partition, state, enc.count, len(stored))
             txn.put(pkey, state.pack(), db=bdb)
             out.append((g.partition, base))
         return out
