@@ -349,6 +349,25 @@ class Retention:
         clock = time.monotonic()
         if config.retention_ms < 0:
             if not by_bytes:
+                # Nothing to judge; but batches wholly below the log start (left by a
+                # delete_records() that a crash interrupted) go, looked for now and then.
+                if (
+                    state.log_start == 0
+                    or not config.deletes
+                    or clock < self._next_check.get(key, 0.0)
+                ):
+                    return
+                removed = remove_batches(
+                    txn,
+                    self._dbs,
+                    info,
+                    partition,
+                    state,
+                    now=None,
+                    max_batches=AUTO_BATCHES,
+                    max_bytes=AUTO_BYTES,
+                )
+                self._next_check[key] = 0.0 if removed.more else clock + CHECK_INTERVAL
                 return
             by_time = False
         else:

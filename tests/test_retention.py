@@ -514,6 +514,26 @@ def test_delete_records_of_a_large_range_runs_in_several_transactions(
     assert stored_bases(log, "t") == [39]
 
 
+def test_batches_an_interrupted_delete_records_left_go_at_later_appends(
+    log: eventlog.Log,
+) -> None:
+    # A crash after delete_records() moved the log start leaves batches wholly below it;
+    # appends remove them even on a topic without any retention limit.
+    log.create_topic("t", retention_ms=-1)
+    for i in range(40):
+        batch(log, "t", [i])
+    with mock.patch.object(retention, "EXPLICIT_BATCHES", 8), \
+            mock.patch.object(retention.RetentionAdmin, "_chunk", lambda *a: None):
+        assert log.delete_records("t", 0, 39) == 39
+    assert len(stored_bases(log, "t")) == 40 - 8  # the later chunks never ran
+    batch(log, "t", [40])
+    assert len(stored_bases(log, "t")) == 40 - 8 - retention.AUTO_BATCHES + 1
+    with mock.patch.object(retention, "CHECK_INTERVAL", 0.0):
+        batch(log, "t", [41])
+    assert stored_bases(log, "t") == [39, 40, 41]
+    assert log.check()
+
+
 # --- readers and consumers ---------------------------------------------------------------
 
 
