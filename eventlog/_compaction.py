@@ -20,11 +20,19 @@ last completed pass, ``PartitionState.dirty_bytes``) reaches ``min.cleanable.dir
 of its bytes, when its first dirty batch is older than ``max.compaction.lag.ms``, or when
 a kept tombstone's delete horizon has passed. The work happens in bounded chunks:
 
-- automatically, in the write transaction of each append to the partition (at most
-  ``AUTO_RECORDS`` records or ``AUTO_BYTES`` stored bytes examined), so a producer pays a
-  few milliseconds at most and never waits for a whole pass;
-- explicitly, with :meth:`CompactionAdmin.compact`, in transactions of
-  ``EXPLICIT_RECORDS`` records, so producers get the write lock between chunks.
+- automatically, in the write transaction of each append to the partition: at most
+  ``AUTO_RECORDS`` records, ``AUTO_BATCHES`` batches or ``AUTO_BYTES`` stored bytes, or
+  twice what that append wrote if more (so a pass always outpaces the appends that drive
+  it, and the partition's size stays bounded), so a producer pays a bounded amount of
+  work in proportion to its own writes and never waits for a whole pass;
+- explicitly, with :meth:`CompactionAdmin.compact`, in transactions of at most
+  ``EXPLICIT_RECORDS`` records, ``EXPLICIT_BATCHES`` batches or ``EXPLICIT_BYTES`` bytes,
+  so producers get the write lock between chunks.
+
+A pass also merges batches it leaves small into their small neighbours (up to
+``MERGE_RECORDS`` records or ``MERGE_BYTES`` bytes, under the first one's key): a log of
+single-record appends becomes a few large batches, which later passes and readers decode
+far faster.
 
 Everything a pass needs to continue is in the partition state, so a pass interrupted by
 a crash continues where its last committed chunk ended.

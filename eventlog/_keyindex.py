@@ -277,3 +277,22 @@ def build_index(
             indexed += batch.count - first
         on = cursor.next()
     return indexed
+
+
+INDEX_MARKER: Final = b"keyindex"  # in the meta sub-database: the key index is complete
+
+
+def index_existing_topics(txn: Any, dbs: dict[bytes, Any]) -> None:
+    """Build the key index of every compacted or ``key_index`` topic of a log written
+    before the index existed (its first writable open), then mark the log as indexed."""
+    from ._catalog import PartitionState, TopicInfo, state_key
+
+    for raw_name, raw in txn.cursor(db=dbs[b"topics"]).iternext():
+        info = TopicInfo.unpack(bytes(raw_name).decode(), raw)
+        if not (info.config.compacted or info.config.key_index):
+            continue
+        for p in range(info.partitions):
+            state_raw = txn.get(state_key(info.topic_id, p), db=dbs[b"batches"])
+            log_start = PartitionState.unpack(state_raw).log_start if state_raw else 0
+            build_index(txn, dbs, info.topic_id, p, log_start, info.name)
+    txn.put(INDEX_MARKER, b"1", db=dbs[b"meta"])

@@ -27,7 +27,7 @@ from ._errors import (
     TopicNotFoundError,
 )
 from ._group_admin import GroupAdmin
-from ._keyindex import KeyIndex
+from ._keyindex import INDEX_MARKER, KeyIndex, index_existing_topics
 from ._logbase import LogBase
 from ._partitioner import default_partition
 from ._read import BatchCache, Reader
@@ -58,6 +58,26 @@ class _TopicChanged(Exception):
     """Raised inside a fast-path write when the topic changed since it was validated."""
 
 
+def _index_older_log(storage: _storage.Storage) -> KeyIndex | None:
+    """The environment's key index. A log written before the key index existed gets it on
+    its first writable open; read-only, its index cannot be used (None)."""
+    dbs = storage.dbs
+    meta = dbs[b"meta"]
+    if b"keys" in dbs and storage.read(
+        lambda txn: txn.get(INDEX_MARKER, db=meta) is not None, "opening the log"
+    ):
+        return KeyIndex(dbs)
+    if storage.readonly:
+        return None
+
+    def build(txn: Any) -> None:
+        if txn.get(INDEX_MARKER, db=meta) is None:  # (another process may have done it)
+            index_existing_topics(txn, dbs)
+
+    storage.write(build, "building the key index of an older log")
+    return KeyIndex(dbs)
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -82,9 +102,11 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         self._batch_cache: BatchCache = cache["batches"]
         if "retention" not in cache:
             cache["retention"] = Retention(storage.dbs)
-        if "compactor" not in cache and b"keys" in storage.dbs:
-            cache["keyindex"] = KeyIndex(storage.dbs)
-            cache["compactor"] = Compactor(storage.dbs, cache["keyindex"])
+        if "keyindex" not in cache:
+            # None: a read-only open of a log written before the key index existed.
+            cache["keyindex"] = _index_older_log(storage)
+            if cache["keyindex"] is not None:
+                cache["compactor"] = Compactor(storage.dbs, cache["keyindex"])
         self._keyindex = cache.get("keyindex")
         self._reader = Reader(storage.dbs, cache["batches"])
         self._appender = Appender(

@@ -58,15 +58,14 @@ def _require_index(info: TopicInfo) -> None:
         )
 
 
-def _keys_db(dbs: dict[bytes, Any], info: TopicInfo) -> Any:
-    kdb = dbs.get(b"keys")
-    if kdb is None:
+def _keys_db(log: LogBase, info: TopicInfo) -> Any:
+    if log._keyindex is None:
         raise InvalidArgumentError(
             f"topic {info.name!r}: this log was written before eventlog kept a key index "
-            f"and is open read-only; open it writable once to build the index",
+            f"and is open read-only; open it writable once (that builds the index)",
             topic=info.name,
         )
-    return kdb
+    return log._dbs[b"keys"]
 
 
 def _record_at(
@@ -158,7 +157,7 @@ class KeyLookup(LogBase):
             _require_index(info)
             if partition is not None:
                 reader.state(txn, info, partition)  # validates the partition
-            found = _resolve(txn, _keys_db(self._dbs, info), info, rkey, partition)
+            found = _resolve(txn, _keys_db(self, info), info, rkey, partition)
             if found is None or found[2]:
                 return None
             p, offset, _tomb = found
@@ -190,7 +189,7 @@ class KeyLookup(LogBase):
         def run(txn: Any) -> None:
             info = self._info(txn, topic)
             _require_index(info)
-            _keys_db(self._dbs, info)
+            _keys_db(self, info)
 
         self._storage.read(run, f"opening the table of topic {topic!r}")
         return Table(self, topic)
@@ -217,9 +216,28 @@ class Table(Mapping[bytes, bytes]):
         return f"<eventlog.Table of topic {self._topic!r}>"
 
     def __getitem__(self, key: bytes) -> bytes:
+        given: object = key
+        if type(given) is not bytes:
+            hint = " (encode text with .encode())" if isinstance(given, str) else ""
+            raise KeyError(f"{given!r}: the table's keys are bytes{hint}")
+        value: bytes | None = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        """The current value of ``key``, or ``default`` when the table has no such key
+        (a key that is not bytes is never in the table).
+
+        Raises:
+            TopicNotFoundError: the topic was deleted (not swallowed, although it is a
+                KeyError).
+        """
+        if type(key) is not bytes:
+            return default
         record = self._log.latest(self._topic, key)
         if record is None or record.value is None:
-            raise KeyError(key)
+            return default
         return record.value
 
     def __contains__(self, key: object) -> bool:
@@ -230,7 +248,7 @@ class Table(Mapping[bytes, bytes]):
 
         def run(txn: Any) -> bool:
             info = self._info(txn)
-            found = _resolve(txn, _keys_db(log._dbs, info), info, key, None)
+            found = _resolve(txn, _keys_db(log, info), info, key, None)
             if found is None or found[2]:
                 return False
             return found[1] >= log._reader.state(txn, info, found[0]).log_start
@@ -250,7 +268,7 @@ class Table(Mapping[bytes, bytes]):
             info = self._info(txn)
             if info.partitions != 1:
                 return None
-            raw = txn.get(count_key(info.topic_id, 0), db=_keys_db(log._dbs, info))
+            raw = txn.get(count_key(info.topic_id, 0), db=_keys_db(log, info))
             return 0 if raw is None else int.from_bytes(raw, "big")
 
         count = log._storage.read(run, f"counting the keys of topic {self._topic!r}")
@@ -293,7 +311,7 @@ class Table(Mapping[bytes, bytes]):
     ) -> tuple[list[tuple[bytes, bytes | None]], int, bytes | None, bool]:
         log = self._log
         info = self._info(txn)
-        kdb = _keys_db(log._dbs, info)
+        kdb = _keys_db(log, info)
         reader = log._reader
         tid = info.topic_id
         cursor = txn.cursor(db=kdb)

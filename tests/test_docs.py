@@ -27,6 +27,8 @@ PAGES = [
     ROOT / "docs" / "explanation" / "durability.md",
     ROOT / "docs" / "how-to" / "asyncio.md",
     ROOT / "docs" / "explanation" / "retention.md",
+    ROOT / "docs" / "explanation" / "compaction.md",
+    ROOT / "docs" / "how-to" / "operate-for-months.md",
 ]
 SKIP_MARK = "<!-- skip-test -->"
 # A fenced block, possibly indented (inside a list item): group 1 is the indentation.

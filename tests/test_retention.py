@@ -523,7 +523,7 @@ def test_batches_an_interrupted_delete_records_left_go_at_later_appends(
     for i in range(40):
         batch(log, "t", [i])
     with mock.patch.object(retention, "EXPLICIT_BATCHES", 8), \
-            mock.patch.object(retention.RetentionAdmin, "_chunk", lambda *a: None):
+            mock.patch.object(retention.RetentionAdmin, "_chunk", return_value=None):
         assert log.delete_records("t", 0, 39) == 39
     assert len(stored_bases(log, "t")) == 40 - 8  # the later chunks never ran
     batch(log, "t", [40])
