@@ -29,10 +29,11 @@ a kept tombstone's delete horizon has passed. The work happens in bounded chunks
   ``EXPLICIT_RECORDS`` records, ``EXPLICIT_BATCHES`` batches or ``EXPLICIT_BYTES`` bytes,
   so producers get the write lock between chunks.
 
-A pass also merges batches it leaves small into their small neighbours (up to
-``MERGE_RECORDS`` records or ``MERGE_BYTES`` bytes, under the first one's key): a log of
-single-record appends becomes a few large batches, which later passes and readers decode
-far faster.
+On topics compacted only (no ``delete`` in the policy, so no retention.ms judging batches
+by their newest record) a pass also merges batches it leaves small into their small
+neighbours (up to ``MERGE_RECORDS`` records or ``MERGE_BYTES`` bytes, under the first
+one's key): a log of single-record appends becomes a few large batches, which later
+passes and readers decode far faster.
 
 Everything a pass needs to continue is in the partition state, so a pass interrupted by
 a crash continues where its last committed chunk ended.
@@ -353,6 +354,10 @@ def run_chunk(
     start_examined, start_stored = work.examined, work.stored
     batches = 0
     merge: _Merge | None = None
+    # Retention judges a batch by its largest timestamp: merging newer records into an
+    # older batch would keep old records past retention.ms, so only topics compacted
+    # alone merge.
+    merging = not config.deletes
 
     def flush() -> None:
         nonlocal merge
@@ -486,7 +491,12 @@ def run_chunk(
             continue
         kept_bytes = original - freed
         log_append_time = bool(read_header(value)[1] & FLAG_LOG_APPEND_TIME)
-        small = not below_start and 2 * len(keep) <= MERGE_RECORDS and 2 * kept_bytes <= MERGE_BYTES
+        small = (
+            merging
+            and not below_start
+            and 2 * len(keep) <= MERGE_RECORDS
+            and 2 * kept_bytes <= MERGE_BYTES
+        )
         if small and merge is not None and merge.fits(len(keep), kept_bytes, log_append_time):
             merge.add(batch, keep, kept_bytes)
             merge.sources.append(key)

@@ -175,9 +175,10 @@ class KeyLookup(LogBase):
         The mapping is a live view: every lookup reads the log's latest committed state.
         ``table[key]``, ``key in table`` and ``table.get(key)`` are index lookups;
         ``len(table)`` reads per-partition counters (on a topic with more than one
-        partition it counts keys in the index); iteration walks the index in key order,
-        partition by partition, in short read transactions (a key changed meanwhile may
-        show its older or newer state). Deleted keys (tombstones) are not in the table.
+        partition it counts keys in the index); iteration walks the index in key order
+        (keys over 400 bytes last), partition by partition, in short read transactions (a
+        key changed meanwhile may show its older or newer state). Deleted keys (tombstones)
+        are not in the table.
 
         Raises:
             TopicNotFoundError.

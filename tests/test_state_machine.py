@@ -105,7 +105,7 @@ class LogMachine(RuleBasedStateMachine):
         # append removes does not depend on how fast the machine runs.
         self.clock = CLOCK_START
         self.clocks = [
-            mock.patch("eventlog._log._now_ms", self.now),
+            mock.patch("eventlog._log.now_ms", self.now),
             mock.patch.object(retention, "now_ms", self.now),
             mock.patch.object(retention, "CHECK_INTERVAL", 0.0),
             # Small chunks, so that a few appends already meet the bound per transaction.
