@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from . import _tracking
 from ._assignors import validate_protocol
 from ._catalog import MAX_OFFSET, MAX_TIMESTAMP
 from ._coordination import _EARLIEST, _LATEST, _UNSET, GroupCoordination, RebalanceListener
@@ -244,6 +245,12 @@ class Consumer(GroupCoordination):
             topics = tuple(given[0])  # log.consumer(["a", "b"]), the Kafka habit
         if topics or pattern is not None:
             self.subscribe(topics, pattern=pattern)
+        _tracking.opened(
+            self,
+            f"Consumer(topics={sorted(self._topics)!r}, group={self._group!r})"
+            if self._mode is not None
+            else f"Consumer(group={self._group!r})",
+        )
 
     # ------------------------------------------------------------------ state
 
@@ -1023,4 +1030,5 @@ class Consumer(GroupCoordination):
                 if self._membership is not None:
                     self._membership.stop_heartbeats()
                 self._closed = True
+                _tracking.closed(self)
                 self._iter_buffer = []

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import _backup, _storage
+from . import _backup, _storage, _tracking
 from ._catalog import (
     MAX_OFFSET,
     MAX_TIMESTAMP,
@@ -17,6 +17,7 @@ from ._catalog import (
     TopicInfo,
 )
 from ._check import CheckAdmin
+from ._clock import now_ms
 from ._codec import DecodedBatch
 from ._compaction import CompactionAdmin, Compactor
 from ._errors import (
@@ -78,10 +79,6 @@ def _index_older_log(storage: _storage.Storage) -> KeyIndex | None:
     return KeyIndex(dbs)
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, CheckAdmin, LogBase):
     """An open event log: a directory of topics and partitions on local disk.
 
@@ -114,6 +111,7 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         )
         self._dbs = storage.dbs
         self._batches_db = storage.dbs[b"batches"]
+        _tracking.opened(self, f"Log({storage.path!r})")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -145,6 +143,7 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         if self._closed:
             return
         self._closed = True
+        _tracking.closed(self)
         _storage.release(self._storage)
 
     def __enter__(self) -> Log:
@@ -294,7 +293,7 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         """
         config = info.config
         if timestamp is None or config.message_timestamp_type == "LogAppendTime":
-            timestamp = _now_ms()
+            timestamp = now_ms()
         if partition is None:
             count = info.partitions
             if count == 1:
@@ -447,7 +446,7 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
                 lambda txn: self._catalog.get(txn, topic), f"appending to {topic!r}"
             )
         n = len(values)
-        now = _now_ms()
+        now = now_ms()
         cols = self._appender.validate(info, n, values, keys, partitions, timestamps, headers, now)
         try:
             groups = self._appender.partition(info, n, cols)

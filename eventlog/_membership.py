@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._clock import now_ms
 from ._errors import (
     CommitFailedError,
     EventLogError,
@@ -36,10 +37,6 @@ from ._records import TopicPartition
 if TYPE_CHECKING:
     from ._log import Log
     from ._logbase import LogBase
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def load_state(txn: Any, log: LogBase, group: str) -> GroupState | None:

@@ -28,6 +28,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any, Final, SupportsIndex, cast
 
+from . import _tracking
 from ._catalog import MAX_TIMESTAMP, TopicInfo
 from ._errors import (
     ClientClosedError,
@@ -604,6 +605,7 @@ class Producer:
         # A producer dropped without close(): its sender writes what is buffered and exits.
         self._finalizer = weakref.finalize(self, _Sender.shutdown, self._sender)
         self._finalizer.atexit = False  # _close_all_at_exit writes the buffers then
+        _tracking.opened(self, f"Producer(client_id={self._client_id!r})")
 
     @property
     def client_id(self) -> str:
@@ -785,6 +787,7 @@ class Producer:
         if self._closed:
             return
         self._closed = True
+        _tracking.closed(self)
         self._finalizer.detach()
         self._sender.close(timeout)
 

@@ -33,6 +33,7 @@ from ._catalog import (
     TopicInfo,
     state_key,
 )
+from ._clock import now_ms as _clock_now_ms
 from ._codec import DecodedBatch, decode_batch, read_header, verified_header
 from ._errors import (
     CorruptLogError,
@@ -67,11 +68,9 @@ CHECK_INTERVAL: Final = 1.0
 
 
 def now_ms() -> int:
-    """The retention clock: milliseconds since the epoch (the clock appends use).
-
-    Tests may replace this module attribute to move time without sleeping.
-    """
-    return int(time.time() * 1000)
+    """The retention and compaction clock: milliseconds since the epoch (the installed
+    clock, see ``_clock``; tests may also replace this module attribute)."""
+    return _clock_now_ms()
 
 
 def _clock() -> int:

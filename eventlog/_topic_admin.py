@@ -6,7 +6,6 @@ group administration in ``_group_admin``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +16,7 @@ from ._catalog import (
     TopicInfo,
     state_key,
 )
+from ._clock import now_ms
 from ._errors import (
     InvalidArgumentError,
     InvalidConfigError,
@@ -135,7 +135,7 @@ class TopicAdmin(LogBase):
                 topic_id=topic_id,
                 partitions=partitions,
                 config=topic_config,
-                created_ms=int(time.time() * 1000),
+                created_ms=now_ms(),
             )
             txn.put(name.encode(), info.pack(), db=topics)
             empty = PartitionState().pack()
