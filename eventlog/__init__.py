@@ -64,6 +64,7 @@ from ._records import (
     TopicDescription,
     TopicPartition,
 )
+from ._replay import replay
 from ._retention import RetentionResult
 from ._table import Table
 from ._topics import TopicConfig
@@ -128,5 +129,6 @@ __all__ = [
     "__version__",
     "murmur2",
     "open",
+    "replay",
     "serde",
 ]

@@ -70,6 +70,7 @@ PUBLIC_NAMES = sorted([
     "__version__",
     "murmur2",
     "open",
+    "replay",
     "serde",
 ])
 
