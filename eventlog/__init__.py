@@ -18,6 +18,7 @@ from ._consumer import Consumer, RebalanceListener
 from ._errors import (
     ClientClosedError,
     CommitFailedError,
+    ConcurrencyError,
     CorruptLogError,
     DeserializationError,
     DiskFullError,
@@ -77,6 +78,7 @@ __all__ = [
     "ClientClosedError",
     "CommitFailedError",
     "CompactionResult",
+    "ConcurrencyError",
     "Consumer",
     "CorruptLogError",
     "DeserializationError",

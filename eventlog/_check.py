@@ -53,7 +53,7 @@ from ._catalog import (
 from ._codec import decode_batch, read_header, verified_header
 from ._errors import CorruptLogError
 from ._groups import OFFSET_KEY, unpack_offset
-from ._keyindex import count_key, entry, index_key, split_entry
+from ._keyindex import count_key, find_entry, index_key, split_entry
 from ._logbase import LogBase
 from ._retention import _item_bytes
 
@@ -258,8 +258,8 @@ def _check_partition(
                     keyed += 1
                     if rvalue is None:
                         tomb_offsets.add(offset)
-                    if not kcursor.set_key_dup(
-                        index_key(tid, partition, rkey), entry(offset, rvalue is None)
+                    if not find_entry(
+                        kcursor, index_key(tid, partition, rkey), offset, rvalue is None
                     ):
                         missing.append(offset)
             size += _item_bytes(batch)

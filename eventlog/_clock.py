@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["now_ms", "replace_clock"]
+__all__ = ["is_manual", "now_ms", "replace_clock"]
 
 _source: Callable[[], int] | None = None
 _lock = threading.Lock()
@@ -34,3 +34,10 @@ def replace_clock(source: Callable[[], int] | None) -> Callable[[], int] | None:
         previous = _source
         _source = source
         return previous
+
+
+def is_manual() -> bool:
+    """Whether a replacement clock is installed. Checks rate-limited in real time (how
+    often retention and compaction look at timestamps) are then made every time, so that
+    moving the clock takes effect at the next append."""
+    return _source is not None

@@ -58,6 +58,7 @@ from ._catalog import (
     TopicInfo,
     state_key,
 )
+from ._clock import is_manual
 from ._codec import (
     FLAG_LOG_APPEND_TIME,
     DecodedBatch,
@@ -71,7 +72,7 @@ from ._errors import (
     ReadOnlyLogError,
     TopicNotFoundError,
 )
-from ._keyindex import PREFIX, RAW_KEY_MAX, TAG_RAW, KeyIndex, entry, index_key
+from ._keyindex import PREFIX, RAW_KEY_MAX, TAG_RAW, KeyIndex, entry, find_entry, index_key
 from ._logbase import LogBase
 from ._records import TopicPartition
 from ._retention import _item_bytes
@@ -442,7 +443,7 @@ def run_chunk(
                     found = kcursor.prev_dup()
                 else:
                     found = kcursor.set_key(ikey) and kcursor.last_dup()
-                last = newest[ikey] = _U64.unpack(kcursor.value())[0] >> 1 if found else None
+                last = newest[ikey] = _U64.unpack_from(kcursor.value())[0] >> 1 if found else None
             if last is None:
                 keep.append(i)  # not in the index (cannot judge it): keep
                 continue
@@ -468,8 +469,8 @@ def run_chunk(
                 else:
                     min_horizon = min(min_horizon, horizon)
             if drop:
-                kcursor.set_key_dup(ikey, _U64.pack(offset << 1 | tomb))
-                kcursor.delete()
+                if find_entry(kcursor, ikey, offset, tomb):
+                    kcursor.delete()
                 if tomb:
                     work.tombstones += 1
                     if last != offset:
@@ -580,7 +581,7 @@ class Compactor:
             )
             key = (info.topic_id, partition)
             clock = time.monotonic()
-            if clock < self._next_check.get(key, 0.0):
+            if clock < self._next_check.get(key, 0.0) and not is_manual():
                 # Looked at a moment ago: only the dirty ratio (from the state alone)
                 # may start a pass now, and not when it just failed to.
                 if not due or key in self._failed:

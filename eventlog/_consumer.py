@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from . import _tracking
 from ._assignors import validate_protocol
 from ._catalog import MAX_OFFSET, MAX_TIMESTAMP
+from ._clock import is_manual, now_ms
 from ._coordination import _EARLIEST, _LATEST, _UNSET, GroupCoordination, RebalanceListener
 from ._errors import (
     ClientClosedError,
@@ -484,8 +485,18 @@ class Consumer(GroupCoordination):
                 # else (including a deserialization error found after them).
                 return self._take_buffered(max_records)
             self._raise_pending()
-            if self._membership is not None:
-                self._membership.last_poll = time.monotonic()
+            membership = self._membership
+            if membership is not None:
+                membership.last_poll = time.monotonic()
+                if (
+                    is_manual()
+                    and membership.member_id is not None
+                    and not membership.lost
+                    and now_ms() - membership.renewed_ms >= membership.heartbeat_ms
+                ):
+                    # Under a manual clock the heartbeat thread's real-time interval says
+                    # nothing about clock time: a polling member heartbeats in clock time.
+                    membership.heartbeat(alive=True)
             if (
                 self._auto_commit
                 and time.monotonic() - self._last_auto_commit >= self._auto_commit_s

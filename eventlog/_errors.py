@@ -258,3 +258,22 @@ class ProducerTimeoutError(EventLogError, TimeoutError):
     already sent are still written; the record passed to the failed ``send()`` was not
     buffered.
     """
+
+
+# --- transactions and optimistic concurrency ---------------------------------------
+
+
+class ConcurrencyError(EventLogError, RuntimeError):
+    """An append with ``expected_version`` found the key at another version: another
+    writer appended to that key first. Nothing of the append (or its transaction) was
+    written; reload the key's stream and try again.
+
+    Attributes:
+        key: the key.
+        expected_version: the version the append expected.
+        actual_version: the key's version in the log.
+    """
+
+    key: bytes
+    expected_version: int
+    actual_version: int

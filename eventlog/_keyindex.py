@@ -7,12 +7,15 @@ fixed-size values (DESIGN.md section 3)::
     key    topic id u32 · partition u32 · 0x00 · the record key            (keys <= 400 bytes)
            topic id u32 · partition u32 · 0x01 · BLAKE2b-256 of the key    (longer keys)
     value  u64 big-endian: offset << 1 | 1 if the record is a tombstone (a null value)
+           u64 big-endian: the record's version: how many records of the key had been
+           appended when it was, itself included (1 for a key's first record)
 
 LMDB keeps the duplicates of one key sorted, so a key's offsets come out in offset order
 and its newest record is the last duplicate: ``latest()`` is one cursor seek, and the
 compactor asks "is there a newer record of this key below offset U?" with one
 ``set_range_dup``. The tombstone bit tells whether a key is live without reading its
-record.
+record; the newest entry's version is the key's version for optimistic concurrency
+(``expected_version``), counted across records compaction or retention removed since.
 
 Under the 8-byte key ``topic id · partition`` (no tag byte, so it never collides with an
 entry) a single duplicate holds the partition's number of live keys (keys whose newest
@@ -36,6 +39,9 @@ __all__ = [
     "KeyIndex",
     "count_key",
     "drop_tombstones",
+    "entry_version",
+    "find_entry",
+    "key_version",
     "entry",
     "index_key",
     "split_entry",
@@ -43,6 +49,8 @@ __all__ = [
 
 PREFIX: Final = struct.Struct(">II")
 _U64: Final = struct.Struct(">Q")
+_VALUE: Final = struct.Struct(">QQ")  # offset << 1 | tombstone, version
+_ZERO: Final = bytes(8)
 # Longer keys are stored as a digest (LMDB keys are at most 511 bytes). A BLAKE2b-256
 # collision between two keys of one partition is not a practical concern; a lookup still
 # compares the record's key and reports a mismatch as damage.
@@ -64,17 +72,39 @@ def count_key(topic_id: int, partition: int) -> bytes:
     return PREFIX.pack(topic_id, partition)
 
 
-def entry(offset: int, tombstone: bool) -> bytes:
-    """The duplicate value for a record."""
-    return _U64.pack(offset << 1 | tombstone)
+def entry(offset: int, tombstone: bool, version: int = 0) -> bytes:
+    """The duplicate value for a record (``version`` 0 makes a search bound: it sorts
+    before every entry of the same offset)."""
+    return _VALUE.pack(offset << 1 | tombstone, version)
 
 
 def split_entry(value: bytes | memoryview) -> tuple[int, bool]:
     """(offset, is a tombstone) from a duplicate value."""
-    if len(value) != 8:
+    if len(value) != _VALUE.size:
         raise CorruptLogError("a key-index entry has the wrong size")
-    raw = _U64.unpack(value)[0]
+    raw = _U64.unpack_from(value)[0]
     return raw >> 1, bool(raw & 1)
+
+
+def entry_version(value: bytes | memoryview) -> int:
+    """The version stored in a duplicate value."""
+    if len(value) != _VALUE.size:
+        raise CorruptLogError("a key-index entry has the wrong size")
+    return int(_VALUE.unpack(value)[1])
+
+
+def find_entry(cursor: Any, ikey: bytes, offset: int, tomb: bool) -> bool:
+    """Put ``cursor`` on the entry of the record at ``offset``; whether there is one."""
+    want = _U64.pack(offset << 1 | tomb)
+    return bool(cursor.set_range_dup(ikey, want + _ZERO)) and bytes(cursor.value()[:8]) == want
+
+
+def key_version(cursor: Any, ikey: bytes) -> int:
+    """A key's version: its newest entry's (0 when the key has no record)."""
+    if not cursor.set_key(ikey):
+        return 0
+    cursor.last_dup()
+    return entry_version(cursor.value())
 
 
 def raw_key_of(ikey: bytes) -> bytes | None:
@@ -114,10 +144,13 @@ class KeyIndex:
                 ikey = index_key(topic_id, partition, key)
             tomb = value is None
             was_live = False
+            version = 1
             if cursor.set_key(ikey):
                 cursor.last_dup()
-                was_live = not (_U64.unpack(cursor.value())[0] & 1)
-            cursor.put(ikey, _U64.pack(offset << 1 | tomb))
+                raw, last_version = _VALUE.unpack(cursor.value())
+                was_live = not (raw & 1)
+                version = last_version + 1
+            cursor.put(ikey, _VALUE.pack(offset << 1 | tomb, version))
             delta += (not tomb) - was_live
         if delta:
             self.adjust_live(txn, topic_id, partition, delta)
@@ -126,8 +159,7 @@ class KeyIndex:
         self, cursor: Any, topic_id: int, partition: int, key: bytes, offset: int, tomb: bool
     ) -> bool:
         """Delete one record's entry (``cursor`` on the keys database); whether it existed."""
-        ikey = index_key(topic_id, partition, key)
-        if cursor.set_key_dup(ikey, entry(offset, tomb)):
+        if find_entry(cursor, index_key(topic_id, partition, key), offset, tomb):
             return bool(cursor.delete())
         return False
 
@@ -279,13 +311,20 @@ def build_index(
     return indexed
 
 
-INDEX_MARKER: Final = b"keyindex"  # in the meta sub-database: the key index is complete
+# In the meta sub-database: the key index is complete, in this entry format (2: 16-byte
+# entries with versions; 1 was this session's 8-byte format, rebuilt on open).
+INDEX_MARKER: Final = b"keyindex"
+INDEX_FORMAT: Final = b"2"
 
 
 def index_existing_topics(txn: Any, dbs: dict[bytes, Any]) -> None:
     """Build the key index of every compacted or ``key_index`` topic of a log written
-    before the index existed (its first writable open), then mark the log as indexed."""
+    before the index (or its current format) existed, then mark the log as indexed."""
     from ._catalog import PartitionState, TopicInfo, state_key
+
+    cursor = txn.cursor(db=dbs[b"keys"])
+    while cursor.first():  # an index in an older format: start afresh
+        cursor.delete(dupdata=True)
 
     for raw_name, raw in txn.cursor(db=dbs[b"topics"]).iternext():
         info = TopicInfo.unpack(bytes(raw_name).decode(), raw)
@@ -295,4 +334,4 @@ def index_existing_topics(txn: Any, dbs: dict[bytes, Any]) -> None:
             state_raw = txn.get(state_key(info.topic_id, p), db=dbs[b"batches"])
             log_start = PartitionState.unpack(state_raw).log_start if state_raw else 0
             build_index(txn, dbs, info.topic_id, p, log_start, info.name)
-    txn.put(INDEX_MARKER, b"1", db=dbs[b"meta"])
+    txn.put(INDEX_MARKER, INDEX_FORMAT, db=dbs[b"meta"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,7 +28,7 @@ from ._errors import (
     TopicNotFoundError,
 )
 from ._group_admin import GroupAdmin
-from ._keyindex import INDEX_MARKER, KeyIndex, index_existing_topics
+from ._keyindex import INDEX_FORMAT, INDEX_MARKER, KeyIndex, index_existing_topics
 from ._logbase import LogBase
 from ._partitioner import default_partition
 from ._read import BatchCache, Reader
@@ -55,6 +55,31 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+def _check_versions(expected: object, topic: object) -> dict[bytes, int]:
+    """Validate ``{key: expected version}``."""
+    where = topic if isinstance(topic, str) else None
+    if not isinstance(expected, Mapping):
+        raise InvalidArgumentError(
+            f"expected versions must be a mapping of key (bytes) to version (int >= 0); "
+            f"got {type(expected).__name__}",
+            topic=where,
+        )
+    out: dict[bytes, int] = {}
+    for key, version in expected.items():
+        if type(key) is not bytes:
+            raise InvalidArgumentError(
+                f"an expected version's key must be bytes; got {type(key).__name__}", topic=where
+            )
+        if type(version) is not int or version < 0:
+            raise InvalidArgumentError(
+                f"expected version of key {key!r} must be an int >= 0 (0: the key has no "
+                f"record yet); got {version!r}",
+                topic=where,
+            )
+        out[key] = version
+    return out
+
+
 class _TopicChanged(Exception):
     """Raised inside a fast-path write when the topic changed since it was validated."""
 
@@ -65,14 +90,14 @@ def _index_older_log(storage: _storage.Storage) -> KeyIndex | None:
     dbs = storage.dbs
     meta = dbs[b"meta"]
     if b"keys" in dbs and storage.read(
-        lambda txn: txn.get(INDEX_MARKER, db=meta) is not None, "opening the log"
+        lambda txn: txn.get(INDEX_MARKER, db=meta) == INDEX_FORMAT, "opening the log"
     ):
         return KeyIndex(dbs)
     if storage.readonly:
         return None
 
     def build(txn: Any) -> None:
-        if txn.get(INDEX_MARKER, db=meta) is None:  # (another process may have done it)
+        if txn.get(INDEX_MARKER, db=meta) != INDEX_FORMAT:  # (another process may have)
             index_existing_topics(txn, dbs)
 
     storage.write(build, "building the key index of an older log")
@@ -231,6 +256,7 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         partition: int | None = None,
         timestamp: int | None = None,
         headers: HeadersInput | None = None,
+        expected_version: int | None = None,
     ) -> RecordMetadata:
         """Append one record and return where it was stored.
 
@@ -243,16 +269,36 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
             timestamp: milliseconds since the epoch; default now. Ignored (replaced by the
                 append time) on topics with ``message.timestamp.type=LogAppendTime``.
             headers: optional list of ``(name, value)`` pairs (str, bytes or None).
+            expected_version: optimistic concurrency: append only if the key's version
+                (how many records have been appended with that key; 0: none yet) is this
+                (needs a key and a topic with a key index: ``key_index=True`` or
+                compacted).
 
         Returns:
             RecordMetadata(topic, partition, offset, timestamp); the record is durable per
             the log's durability mode when this returns.
 
         Raises:
+            ConcurrencyError: the key is at another version (nothing is written).
             TopicNotFoundError, PartitionNotFoundError, InvalidRecordError,
             RecordTooLargeError: nothing is written.
         """
         self._check()
+        if expected_version is not None:
+            if type(key) is not bytes:
+                raise InvalidArgumentError(
+                    "expected_version needs a key (bytes): a version counts one key's records",
+                    topic=topic if isinstance(topic, str) else None,
+                )
+            return self._append(
+                topic,
+                (value,),
+                (key,),
+                (partition,),
+                (timestamp,),
+                (headers,) if headers is not None else None,
+                _check_versions({key: expected_version}, topic),
+            )[0]
         info = self._catalog.cached(topic) if type(topic) is str else None
         if (
             info is not None
@@ -334,7 +380,13 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
             )
         return RecordMetadata(topic, partition, offset, timestamp)
 
-    def append_batch(self, topic: str, records: Iterable[NewRecord]) -> BatchMetadata:
+    def append_batch(
+        self,
+        topic: str,
+        records: Iterable[NewRecord],
+        *,
+        expected_versions: Mapping[bytes, int] | None = None,
+    ) -> BatchMetadata:
         """Append many records atomically: all are written, or none.
 
         One LMDB entry (a record batch) is written per partition touched, in one
@@ -343,16 +395,23 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         Args:
             topic: the topic name.
             records: :class:`NewRecord` instances.
+            expected_versions: optimistic concurrency, ``{key: version}``: append only if
+                each key is at that version before the batch (several records of one key
+                take the following versions). Needs a topic with a key index.
 
         Returns:
             A sequence with one RecordMetadata per record, in input order (built lazily,
             on first access; ``.partitions`` gives ``{partition: range of offsets}``).
 
         Raises:
+            ConcurrencyError: a key is at another version (nothing is written).
             TopicNotFoundError, PartitionNotFoundError, InvalidRecordError,
             RecordTooLargeError: nothing is written.
         """
         self._check()
+        expected = (
+            _check_versions(expected_versions, topic) if expected_versions is not None else None
+        )
         if not isinstance(records, list | tuple):
             given: object = records  # the annotation is a promise callers may break
             if isinstance(given, str | bytes) or not isinstance(given, Iterable):
@@ -372,7 +431,7 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
                         topic=topic if isinstance(topic, str) else None,
                     )
         values, keys, partitions, timestamps, headers = zip(*records, strict=False)
-        return self._append(topic, values, keys, partitions, timestamps, headers)
+        return self._append(topic, values, keys, partitions, timestamps, headers, expected)
 
     def append_columns(
         self,
@@ -436,6 +495,7 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         partitions: Iterable[Any] | Uniform,
         timestamps: Iterable[Any] | Uniform,
         headers: Sequence[Any] | None,
+        expected: Mapping[bytes, int] | None = None,
     ) -> BatchMetadata:
         storage = self._storage
         if type(topic) is not str:
@@ -476,7 +536,11 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
                 regroup = self._appender.partition(current, n, recols)
                 self._appender.encode(current, regroup)
                 groups[:] = regroup
+                if expected:
+                    self._appender.check_versions(txn, current, groups, expected)
                 return self._appender.write_groups(txn, current, groups)
+            if expected:
+                self._appender.check_versions(txn, info, groups, expected)
             return self._appender.write_groups(txn, info, groups)
 
         bases = self._write(write, f"appending to topic {topic!r}")

@@ -143,6 +143,7 @@ class Membership:
         self.generation = -1
         self.target: frozenset[TopicPartition] = frozenset()
         self.local_deadline = 0  # ms: our lease as we must assume it
+        self.renewed_ms = 0  # clock time of the last renewal (join or heartbeat)
         self.dirty = True  # the group changed since the consumer last synced
         self.lost = False  # removed from the group behind the consumer's back
         self.last_poll = time.monotonic()
@@ -223,14 +224,20 @@ class Membership:
         with self.lock:
             self.member_id = member_id
             self.local_deadline = started + self.session_ms
+            self.renewed_ms = started
             self.generation = -1
             self.target = frozenset()
             self.lost = False
             self.dirty = True
         self._start_heartbeats()
 
-    def heartbeat(self, topics: Iterable[str] | None = None) -> None:
-        """Renew the lease (and update the subscription), settling the group."""
+    def heartbeat(self, topics: Iterable[str] | None = None, *, alive: bool = False) -> None:
+        """Renew the lease (and update the subscription), settling the group.
+
+        ``alive``: the member is demonstrably running (it is polling under a manual
+        clock, see ``eventlog.testing.ManualClock``): renew its lease even if clock time
+        has passed its deadline, before expiring others.
+        """
         mid = self.member_id
         if mid is None:
             return
@@ -242,6 +249,8 @@ class Membership:
             state = load_state(txn, self.log, self.group)
             if state is None:
                 return None
+            if alive and mid in state.members:
+                state.members[mid].deadline = now + self.session_ms
             state.expire(now, process_alive)
             member = state.members.get(mid)
             if member is None:
@@ -263,6 +272,7 @@ class Membership:
                 self.topics = new_topics
             if state is not None and mid in state.members:
                 self.local_deadline = max(self.local_deadline, started + self.session_ms)
+                self.renewed_ms = started
             self._observe(state)
 
     def sync(

@@ -48,8 +48,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "eventlog(leak_check=True): eventlog's settings for this test (leak_check=False "
-        "turns off the check for logs, producers and consumers left open)",
+        "eventlog(leak_check=True, clock_start=None): eventlog's settings for this test "
+        "(leak_check=False turns off the check for logs, producers and consumers left open; "
+        "clock_start sets where eventlog_clock starts)",
     )
 
 
@@ -118,8 +119,12 @@ def eventlog_log(eventlog_factory: Callable[..., Log]) -> Log:
 
 
 @pytest.fixture
-def eventlog_clock() -> Iterator[ManualClock]:
+def eventlog_clock(request: pytest.FixtureRequest) -> Iterator[ManualClock]:
     """A :class:`~eventlog.testing.ManualClock`, installed for the test: record
-    timestamps, retention, compaction and group sessions follow it."""
-    with ManualClock() as clock:
+    timestamps, retention, compaction and group sessions follow it. It starts at the
+    current time, or at ``@pytest.mark.eventlog(clock_start=...)`` (ms since the epoch or
+    an aware datetime), for timestamps that do not change from run to run."""
+    marker = request.node.get_closest_marker("eventlog")
+    start = marker.kwargs.get("clock_start") if marker is not None else None
+    with ManualClock(start) as clock:
         yield clock

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterator, Mapping
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import InvalidArgumentError, InvalidRecordError
-from ._keyindex import index_key, split_entry
 from ._records import Record
+from ._table import key_records
 from ._topics import validate_topic_name
+from .serde import as_deserializer
 
 if TYPE_CHECKING:
     from ._log import Log
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["replay"]
 
 S = TypeVar("S")
-_PAGE = 1000
 
 
 def _bounds(
@@ -57,55 +56,6 @@ def _bounds(
             topic=topic,
         )
     return {partitions[0]: until_offset}
-
-
-def _key_page(
-    log: Log, txn: Any, topic: str, partition: int, key: bytes, after: int, end: int
-) -> tuple[list[Record], int | None]:
-    """Up to a page of a key's records above ``after`` and below ``end``, through the key
-    index; and the last offset looked at (None: no more)."""
-    info = log._info(txn, topic)
-    cursor = txn.cursor(db=log._dbs[b"keys"])
-    ikey = index_key(info.topic_id, partition, key)
-    found = cursor.set_range_dup(ikey, ((after + 1) << 1).to_bytes(8, "big"))
-    offsets: list[int] = []
-    while found and len(offsets) < _PAGE:
-        offset = split_entry(cursor.value())[0]
-        if offset >= end:
-            break
-        offsets.append(offset)
-        found = cursor.next_dup()
-    log_start = log._reader.state(txn, info, partition).log_start
-    bcursor = txn.cursor(db=log._batches_db)
-    out = []
-    for offset in offsets:
-        batch = (
-            None
-            if offset < log_start
-            else log._reader.batch_at(txn, bcursor, info, partition, offset)
-        )
-        if batch is None:
-            continue
-        i = batch.index_of(offset)
-        if i < batch.count and batch.offsets[i] == offset and batch.keys[i] == key:
-            hdrs = batch.headers[i] if batch.headers is not None else ()
-            out.append(
-                Record(topic, partition, offset, batch.timestamps[i], key, batch.values[i], hdrs)
-            )
-    return out, (offsets[-1] if len(offsets) == _PAGE else None)
-
-
-def _key_records(log: Log, topic: str, partition: int, key: bytes, end: int) -> Iterator[Record]:
-    """A key's records in one partition, through the key index (short transactions)."""
-    after: int | None = -1
-    while after is not None:
-        records, after = log._storage.read(
-            partial(
-                _key_page, log, topic=topic, partition=partition, key=key, after=after, end=end
-            ),
-            f"replaying topic {topic!r}",
-        )
-        yield from records
 
 
 def replay(
@@ -143,7 +93,8 @@ def replay(
             ``{partition: offset}`` bounds several.
         until_timestamp: only records whose timestamp is at or before this (ms since the
             epoch).
-        key_deserializer, value_deserializer: applied to keys and values before ``fold``.
+        key_deserializer, value_deserializer: applied to keys and values before ``fold``
+            (callables or ``eventlog.serde`` objects).
 
     Raises:
         TopicNotFoundError, PartitionNotFoundError, InvalidArgumentError (bad bounds),
@@ -175,7 +126,7 @@ def replay(
         if bound is not None:
             end = min(end, bound)
         if key is not None and indexed:
-            source: Iterator[Record] = _key_records(log, topic, p, key, end)
+            source: Iterator[Record] = key_records(log, topic, p, key, end=end)
         else:
             source = log.scan(topic, p, end_offset=end)
         for record in source:
@@ -191,11 +142,13 @@ def replay(
         merged = heapq.merge(
             *(stream(p) for p in parts), key=lambda r: (r.timestamp, r.partition, r.offset)
         )
+    key_de = as_deserializer(key_deserializer, "key_deserializer")
+    value_de = as_deserializer(value_deserializer, "value_deserializer")
     state = initial
     for record in merged:
-        if key_deserializer is not None and record.key is not None:
-            record = record._replace(key=key_deserializer(record.key))
-        if value_deserializer is not None and record.value is not None:
-            record = record._replace(value=value_deserializer(record.value))
+        if key_de is not None and record.key is not None:
+            record = record._replace(key=key_de(record.key))
+        if value_de is not None and record.value is not None:
+            record = record._replace(value=value_de(record.value))
         state = fold(state, record)
     return state

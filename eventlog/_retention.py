@@ -33,6 +33,7 @@ from ._catalog import (
     TopicInfo,
     state_key,
 )
+from ._clock import is_manual
 from ._clock import now_ms as _clock_now_ms
 from ._codec import DecodedBatch, decode_batch, read_header, verified_header
 from ._errors import (
@@ -353,7 +354,7 @@ class Retention:
                 if (
                     state.log_start == 0
                     or not config.deletes
-                    or clock < self._next_check.get(key, 0.0)
+                    or (clock < self._next_check.get(key, 0.0) and not is_manual())
                 ):
                     return
                 removed = remove_batches(
@@ -370,7 +371,7 @@ class Retention:
                 return
             by_time = False
         else:
-            by_time = clock >= self._next_check.get(key, 0.0)
+            by_time = clock >= self._next_check.get(key, 0.0) or is_manual()
             if not (by_bytes or by_time):
                 return
         if not config.deletes or (not by_time and clock < self._blocked.get(key, 0.0)):

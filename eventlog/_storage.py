@@ -256,7 +256,7 @@ def _create_log(path: str) -> None:
                 txn.put(b"created_ms", str(int(time.time() * 1000)).encode(), db=meta)
                 txn.put(b"next_topic_id", b"1", db=meta)
                 txn.put(b"schema", b"0", db=meta)
-                txn.put(b"keyindex", b"1", db=meta)  # born with the key index
+                txn.put(b"keyindex", b"2", db=meta)  # born with the key index (its format)
             env.sync(True)
         finally:
             env.close()

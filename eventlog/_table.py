@@ -20,7 +20,10 @@ from ._keyindex import (
     PREFIX,
     TAG_RAW,
     count_key,
+    entry,
+    entry_version,
     index_key,
+    key_version,
     last_entry,
     split_entry,
 )
@@ -124,6 +127,74 @@ def _owner(txn: Any, kdb: Any, info: TopicInfo, key: bytes) -> int:
     return found[0] if found is not None else -1
 
 
+def _key_page(
+    log: LogBase,
+    txn: Any,
+    topic: str,
+    partition: int,
+    key: bytes,
+    after: int,
+    end: int | None,
+    from_version: int,
+) -> tuple[list[Record], int | None]:
+    """Up to a page of a key's records above offset ``after`` (and below ``end``, of
+    version ``from_version`` or later), through the key index; and the last offset looked
+    at, or None when there are no more."""
+    info = log._info(txn, topic)
+    cursor = txn.cursor(db=_keys_db(log, info))
+    ikey = index_key(info.topic_id, partition, key)
+    found = cursor.set_range_dup(ikey, entry(after + 1, False))
+    offsets: list[int] = []
+    looked = 0
+    while found and looked < _CHUNK:
+        value = cursor.value()
+        offset = split_entry(value)[0]
+        if end is not None and offset >= end:
+            found = False
+            break
+        looked += 1
+        after = offset
+        if entry_version(value) >= from_version:
+            offsets.append(offset)
+        found = cursor.next_dup()
+    log_start = log._reader.state(txn, info, partition).log_start
+    out = [
+        _record_at(txn, log._reader, info, partition, offset, key)
+        for offset in offsets
+        if offset >= log_start
+    ]
+    return out, (after if found else None)
+
+
+def key_records(
+    log: LogBase,
+    topic: str,
+    partition: int,
+    key: bytes,
+    *,
+    end: int | None = None,
+    from_version: int = 1,
+) -> Iterator[Record]:
+    """A key's records in one partition in offset order, through the key index, read in
+    short transactions."""
+    after: int | None = -1
+    while after is not None:
+        records, after = log._storage.read(
+            partial(
+                _key_page,
+                log,
+                topic=topic,
+                partition=partition,
+                key=key,
+                after=after,
+                end=end,
+                from_version=from_version,
+            ),
+            f"reading key {key!r} of topic {topic!r}",
+        )
+        yield from records
+
+
 class KeyLookup(LogBase):
     """Key-index reads of :class:`eventlog.Log` (a mixin)."""
 
@@ -166,6 +237,80 @@ class KeyLookup(LogBase):
             return _record_at(txn, reader, info, p, offset, rkey)
 
         return self._storage.read(run, f"looking up a key in topic {topic!r}")
+
+    def read_key(
+        self,
+        topic: str,
+        key: bytes,
+        *,
+        from_version: int = 1,
+        partition: int | None = None,
+    ) -> Iterator[Record]:
+        """The records of one key (an aggregate's stream), in offset order, read through
+        the key index: no scan, whatever the topic's size.
+
+        The topic must keep a key index (``key_index=True``, or compacted: then only the
+        records compaction kept). Records are read lazily in short transactions; those
+        appended while iterating may be included.
+
+        Args:
+            topic: the topic name.
+            key: the key (bytes).
+            from_version: start at this version (1: the key's first record; N + 1:
+                what came after version N, e.g. after a snapshot).
+            partition: the partition to read; by default the key's (see :meth:`latest`).
+
+        Raises:
+            TopicNotFoundError, PartitionNotFoundError, InvalidArgumentError (no key
+            index, bad version), InvalidRecordError (key not bytes), CorruptLogError.
+        """
+        self._check()
+        validate_topic_name(topic)
+        rkey = _check_key(key, topic)
+        if type(from_version) is not int or from_version < 1:
+            raise InvalidArgumentError(
+                f"from_version must be an int >= 1 (a key's first record is version 1); got "
+                f"{from_version!r}",
+                topic=topic,
+            )
+
+        def where(txn: Any) -> int:
+            info = self._info(txn, topic)
+            _require_index(info)
+            if partition is not None:
+                self._reader.state(txn, info, partition)  # validates it
+                return partition
+            found = _resolve(txn, _keys_db(self, info), info, rkey, None)
+            return found[0] if found is not None else default_partition(rkey, info.partitions)
+
+        p = self._storage.read(where, f"reading key {key!r} of topic {topic!r}")
+        return key_records(self, topic, p, rkey, from_version=from_version)
+
+    def key_version(self, topic: str, key: bytes, *, partition: int | None = None) -> int:
+        """A key's version: how many records have been appended with it (0: none), the
+        number ``expected_version`` compares with. Records that compaction or retention
+        removed still count, as long as any record of the key remains.
+
+        Raises:
+            TopicNotFoundError, PartitionNotFoundError, InvalidArgumentError (no key
+            index), InvalidRecordError (key not bytes).
+        """
+        self._check()
+        validate_topic_name(topic)
+        rkey = _check_key(key, topic)
+
+        def run(txn: Any) -> int:
+            info = self._info(txn, topic)
+            _require_index(info)
+            if partition is not None:
+                self._reader.state(txn, info, partition)
+            kdb = _keys_db(self, info)
+            found = _resolve(txn, kdb, info, rkey, partition)
+            if found is None:
+                return 0
+            return key_version(txn.cursor(db=kdb), index_key(info.topic_id, found[0], rkey))
+
+        return self._storage.read(run, f"reading the version of key {key!r}")
 
     def table(self, topic: str) -> Table:
         """A read-only mapping of ``key -> current value`` for a topic with a key index

@@ -14,7 +14,7 @@ from types import FrameType
 
 __all__ = ["closed", "opened", "start", "stop"]
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _lock = threading.Lock()
 # id(object) -> (object, description); None when tracking is off.
 _registry: dict[int, tuple[object, str]] | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from ._catalog import (
@@ -17,12 +17,14 @@ from ._catalog import (
 )
 from ._codec import EncodedBatch, batch_crc, encode_batch, encode_single
 from ._errors import (
+    ConcurrencyError,
     CorruptLogError,
     InvalidArgumentError,
     InvalidRecordError,
     PartitionNotFoundError,
     RecordTooLargeError,
 )
+from ._keyindex import index_key, key_version
 from ._partitioner import StickyPartitioner, default_partition
 from ._records import Headers
 
@@ -415,6 +417,52 @@ class Appender:
                 value_sizes=g.value_sizes,
                 key_sizes=g.key_sizes if keys is not None else None,
             )
+
+    def check_versions(
+        self, txn: Any, info: TopicInfo, groups: list[_Group], expected: Mapping[bytes, int]
+    ) -> None:
+        """Optimistic concurrency: raise ConcurrencyError unless each key of ``expected``
+        is at its expected version in the partition its records go to (call before
+        :meth:`write_groups`, in the same transaction)."""
+        config = info.config
+        if not (config.compacted or config.key_index):
+            raise InvalidArgumentError(
+                f"expected versions need a key index: topic {info.name!r} has none; create "
+                f"it with key_index=True (or alter_topic({info.name!r}, key_index=True))",
+                topic=info.name,
+            )
+        where: dict[bytes, int] = {}
+        for g in groups:
+            if g.keys is None:
+                continue
+            for key in expected.keys() & set(g.keys):
+                if where.setdefault(key, g.partition) != g.partition:
+                    raise InvalidArgumentError(
+                        f"records of key {key!r} go to partitions {where[key]} and "
+                        f"{g.partition}: an expected version applies to one partition's stream",
+                        topic=info.name,
+                    )
+        cursor = txn.cursor(db=self._dbs[b"keys"])
+        for key, want in expected.items():
+            partition = where.get(key)
+            if partition is None:
+                raise InvalidArgumentError(
+                    f"an expected version is given for key {key!r}, but no record of the "
+                    f"append has that key",
+                    topic=info.name,
+                )
+            actual = key_version(cursor, index_key(info.topic_id, partition, key))
+            if actual != want:
+                raise ConcurrencyError(
+                    f"key {key!r} of topic {info.name!r} is at version {actual}, not the "
+                    f"expected {want}: another writer appended to it first; nothing was "
+                    f"written (reload the key's records and retry)",
+                    topic=info.name,
+                    partition=partition,
+                    key=key,
+                    expected_version=want,
+                    actual_version=actual,
+                )
 
     def write_groups(
         self, txn: Any, info: TopicInfo, groups: list[_Group]

@@ -34,6 +34,7 @@ from ._jsonl import parse_line, read_lines, record_to_json
 from ._log import Log
 from ._records import NewRecord, Record, RecordMetadata, TopicPartition
 from ._replay import replay
+from .serde import as_deserializer, as_serializer
 
 __all__ = [
     "ManualClock",
@@ -48,6 +49,15 @@ __all__ = [
 ]
 
 Codec = Callable[[Any], Any]
+
+
+def _ser(x: object, what: str) -> Codec | None:
+    """A serializer argument: a callable or an ``eventlog.serde`` object."""
+    return as_serializer(x, what)
+
+
+def _de(x: object, what: str) -> Codec | None:
+    return as_deserializer(x, what)
 
 
 # --------------------------------------------------------------------------- time
@@ -97,6 +107,20 @@ class ManualClock:
         Raises:
             InvalidArgumentError: a negative step (time never goes back).
         """
+        if type(ms) is not int:
+            raise InvalidArgumentError(
+                f"ms must be an int (use seconds= for fractions); got {type(ms).__name__} {ms!r}"
+            )
+        for name, amount in (
+            ("seconds", seconds),
+            ("minutes", minutes),
+            ("hours", hours),
+            ("days", days),
+        ):
+            if not isinstance(amount, int | float) or isinstance(amount, bool):
+                raise InvalidArgumentError(
+                    f"{name} must be a number; got {type(amount).__name__} {amount!r}"
+                )
         step = ms + round(1000 * (seconds + 60 * minutes + 3600 * hours + 86400 * days))
         if step < 0:
             raise InvalidArgumentError(f"time only moves forward; got a step of {step} ms")
@@ -155,6 +179,9 @@ def _to_ms(when: int | _dt.datetime, name: str) -> int:
 # --------------------------------------------------------------------------- seeding
 
 
+_RECORD_FIELDS = frozenset({"value", "key", "headers", "timestamp", "partition"})
+
+
 def _auto_bytes(item: Any) -> bytes | None:
     """The default serializer for seeding: bytes as they are, text as UTF-8, anything
     else as compact JSON."""
@@ -185,10 +212,12 @@ def seed(
 ) -> list[RecordMetadata]:
     """Append records to a topic in one atomic batch; return their metadata.
 
-    Each item is a :class:`eventlog.NewRecord`, a mapping with any of ``value``, ``key``,
-    ``headers`` (``[(name, value), ...]``), ``timestamp``, ``partition``, or a bare value.
-    Keys and values go through the serializers (default: bytes as they are, str as UTF-8,
-    anything else as JSON).
+    Each item is a :class:`eventlog.NewRecord` (stored as it is); a mapping with any of
+    ``value``, ``key``, ``headers`` (``[(name, value), ...]``), ``timestamp``,
+    ``partition`` (a dict meant as a value goes under ``"value"``); or a bare value. Keys
+    and values go through the serializers (callables or ``eventlog.serde`` objects;
+    default: bytes as they are, str as UTF-8, anything else as JSON); a None value stays
+    None (a tombstone).
 
     Args:
         create: create the topic if it does not exist (with ``partitions`` partitions and
@@ -198,26 +227,31 @@ def seed(
         TopicNotFoundError: the topic does not exist and ``create`` is false.
         InvalidRecordError, InvalidArgumentError: a record is malformed.
     """
-    key_ser = key_serializer or _auto_bytes
-    value_ser = value_serializer or _auto_bytes
+    key_ser = _ser(key_serializer, "key_serializer") or _auto_bytes
+    value_ser = _ser(value_serializer, "value_serializer") or _auto_bytes
+
+    def value_of(item: Any) -> bytes | None:
+        return None if item is None else value_ser(item)  # None stays a tombstone
+
     batch: list[NewRecord] = []
     for i, item in enumerate(records):
         if isinstance(item, NewRecord):
             batch.append(item)
             continue
         if isinstance(item, Mapping):
-            unknown = set(item) - {"value", "key", "headers", "timestamp", "partition"}
+            unknown = set(item) - _RECORD_FIELDS
             if unknown:
                 raise InvalidArgumentError(
-                    f"record {i}: unknown field(s) {sorted(unknown)}; allowed: value, key, "
-                    f"headers, timestamp, partition",
+                    f"record {i}: unknown field(s) {sorted(unknown)}; a mapping describes a "
+                    f"record with value, key, headers, timestamp, partition (to seed a dict "
+                    f"as a value, write {{'value': {{...}}}})",
                     topic=topic,
                 )
             key = item.get("key")
             headers = item.get("headers")
             batch.append(
                 NewRecord(
-                    value_ser(item.get("value")),
+                    value_of(item.get("value")),
                     key=None if key is None else key_ser(key),
                     partition=item.get("partition"),
                     timestamp=item.get("timestamp"),
@@ -227,7 +261,7 @@ def seed(
                 )
             )
             continue
-        batch.append(NewRecord(value_ser(item)))
+        batch.append(NewRecord(value_of(item)))
     _ensure_topic(log, topic, create, partitions)
     if not batch:
         return []
@@ -268,9 +302,11 @@ def load_jsonl(
         name = "<lines>"
         lines = list(source)
     by_topic: dict[str, list[NewRecord]] = {}
+    key_ser = _ser(key_serializer, "key_serializer")
+    value_ser = _ser(value_serializer, "value_serializer")
     for where, obj in read_lines(lines, name):
         line_topic, record = parse_line(
-            obj, where, key_serializer=key_serializer, value_serializer=value_serializer
+            obj, where, key_serializer=key_ser, value_serializer=value_ser
         )
         target = topic or line_topic
         if target is None:
@@ -313,15 +349,15 @@ def dump(
             ``{"base64": ...}``.
         timestamps: include timestamps (leave out when the test does not control time).
     """
+    key_de = _de(key_deserializer, "key_deserializer")
+    value_de = _de(value_deserializer, "value_deserializer")
     names = [partition] if partition is not None else None
     bounds = _group_view(log, topic, group) if group is not None else None
     out = []
     for record in log.scan(topic, names[0] if names else None):
         if bounds is not None and record.offset >= bounds.get(record.partition, 0):
             continue
-        row = record_to_json(
-            record, key_deserializer=key_deserializer, value_deserializer=value_deserializer
-        )
+        row = record_to_json(record, key_deserializer=key_de, value_deserializer=value_de)
         if not timestamps:
             del row["timestamp"]
         out.append(row)
@@ -363,7 +399,8 @@ def run_until_caught_up(
     consumer's own topics are processed too).
 
     A group consumer first joins and waits for its assignment. With ``commit`` (and a
-    group), its positions are committed before returning.
+    group), its positions are committed before returning. A paused partition with
+    records left keeps it from catching up (it times out).
 
     Raises:
         TimeoutError: not caught up after ``timeout`` seconds (the message shows the
@@ -393,6 +430,7 @@ def run_until_caught_up(
                     if behind is None
                     else ", ".join(
                         f"{tp.topic}[{tp.partition}] at {pos} of {end}"
+                        + (" (paused)" if tp in consumer.paused() else "")
                         for tp, (pos, end) in sorted(behind.items())
                     )
                 )
@@ -409,12 +447,22 @@ def _behind(consumer: Consumer) -> dict[TopicPartition, tuple[int, int]] | None:
     return {
         tp: (consumer.position(tp), consumer.position(tp) + lag[tp])
         for tp in assigned
-        if lag.get(tp, 0) > 0 and tp not in consumer.paused()
+        if lag.get(tp, 0) > 0
     }
+
+
+_FIELDS = frozenset(Record._fields)
 
 
 def _as_expected(item: Any) -> dict[str, Any]:
     if isinstance(item, Mapping):
+        unknown = set(item) - _FIELDS
+        if unknown:
+            raise InvalidArgumentError(
+                f"an expected record {dict(item)!r} names {sorted(unknown)}, which are not "
+                f"Record fields ({', '.join(Record._fields)}); to expect a value that is a "
+                f"dict, write {{'value': ...}}"
+            )
         return dict(item)
     if isinstance(item, tuple) and len(item) == 2:
         return {"key": item[0], "value": item[1]}
@@ -428,6 +476,8 @@ def _matches(record: Record, expected: Mapping[str, Any]) -> bool:
 def _topic_records(
     log: Log, topic: str, partition: int | None, key_de: Codec | None, value_de: Codec | None
 ) -> list[Record]:
+    key_de = _de(key_de, "key_deserializer")
+    value_de = _de(value_de, "value_deserializer")
     out = []
     for record in log.scan(topic, partition):
         if key_de is not None and record.key is not None:

@@ -58,7 +58,7 @@ from eventlog._errors import (
     ReadOnlyLogError,
     TopicNotFoundError,
 )
-from eventlog._keyindex import count_key, entry, index_key
+from eventlog._keyindex import count_key, entry, find_entry, index_key
 from eventlog._partitioner import default_partition
 
 HOUR = 3_600_000
@@ -1493,10 +1493,12 @@ def test_check_reports_a_missing_key_index_entry(log: eventlog.Log) -> None:
     """check() reports a record whose index entry was deleted."""
     tid = _indexed_log(log)
     keys = log._dbs[b"keys"]
-    log._storage.write(
-        lambda txn: txn.delete(index_key(tid, 0, b"other"), entry(2, False), db=keys),
-        "test: damaging the index",
-    )
+    def damage(txn: Any) -> None:
+        cursor = txn.cursor(db=keys)
+        assert find_entry(cursor, index_key(tid, 0, b"other"), 2, False)
+        cursor.delete()
+
+    log._storage.write(damage, "test: damaging the index")
     found = _index_problems(log)
     assert any(p.offset == 2 and "no entry" in p.message for p in found), found
 

@@ -29,6 +29,7 @@ PAGES = [
     ROOT / "docs" / "explanation" / "retention.md",
     ROOT / "docs" / "explanation" / "compaction.md",
     ROOT / "docs" / "how-to" / "operate-for-months.md",
+    ROOT / "docs" / "how-to" / "testing.md",
 ]
 SKIP_MARK = "<!-- skip-test -->"
 # A fenced block, possibly indented (inside a list item): group 1 is the indentation.
@@ -162,3 +163,20 @@ def test_doc_links_resolve() -> None:
             ):
                 missing.append(where + " (no such heading)")
     assert not missing, "broken links:\n" + "\n".join(missing)
+
+
+def test_testing_how_to_quotes_the_example_suite() -> None:
+    """The how-to's fixture-using blocks (not run by test_page_snippets_run) are excerpts
+    of the example suite, which runs: they cannot drift from working code."""
+    page = (ROOT / "docs" / "how-to" / "testing.md").read_text(encoding="utf-8")
+    sources = [
+        (ROOT / "examples" / name).read_text(encoding="utf-8")
+        for name in ("test_shipping.py", "shipping.py")
+    ]
+    blocks = re.findall(
+        r"<!-- skip-test -->\n```python\n(.*?)^```", page, re.MULTILINE | re.DOTALL
+    )
+    chunks = [c.strip("\n") + "\n" for b in blocks for c in b.split("\n\n\n")]
+    assert chunks
+    missing = [c for c in chunks if not any(c in source for source in sources)]
+    assert not missing, missing

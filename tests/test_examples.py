@@ -17,7 +17,9 @@ import pytest
 import eventlog
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
-EXAMPLES = sorted(EXAMPLES_DIR.glob("*.py"))
+# examples/test_*.py are an example application's test suite (pytest collects them), not
+# programs to run.
+EXAMPLES = sorted(p for p in EXAMPLES_DIR.glob("*.py") if not p.name.startswith("test_"))
 ORDERS = EXAMPLES_DIR / "orders.py"
 
 
