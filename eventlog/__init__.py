@@ -69,6 +69,7 @@ from ._replay import replay
 from ._retention import RetentionResult
 from ._table import Table
 from ._topics import TopicConfig
+from ._transaction import Transaction
 
 __version__ = "0.1.0.dev0"
 
@@ -127,6 +128,7 @@ __all__ = [
     "TopicExistsError",
     "TopicNotFoundError",
     "TopicPartition",
+    "Transaction",
     "UnsupportedFormatError",
     "__version__",
     "murmur2",

@@ -86,7 +86,7 @@ __all__ = ["CompactionAdmin", "CompactionResult", "Compactor"]
 AUTO_RECORDS: Final = 512
 AUTO_BATCHES: Final = 32
 AUTO_BYTES: Final = 256 << 10
-EXPLICIT_RECORDS: Final = 2048
+EXPLICIT_RECORDS: Final = 1024
 EXPLICIT_BATCHES: Final = 128
 EXPLICIT_BYTES: Final = 1 << 20
 # Batches left with fewer records/bytes than half of these are merged with their small
@@ -438,12 +438,16 @@ def run_chunk(
             ikey = prefix + rkey if len(rkey) <= RAW_KEY_MAX else index_key(tid, partition, rkey)
             last = newest.get(ikey, _UNSEEN)
             if last is _UNSEEN:
-                # The newest entry of the key below `end`, in one or two cursor moves.
-                if kcursor.set_range_dup(ikey, end_entry):
-                    found = kcursor.prev_dup()
-                else:
-                    found = kcursor.set_key(ikey) and kcursor.last_dup()
-                last = newest[ikey] = _U64.unpack_from(kcursor.value())[0] >> 1 if found else None
+                # The newest entry of the key below `end`: usually its newest entry of all
+                # (two cursor moves); else the one before the first at or above `end`.
+                last = None
+                if kcursor.set_key(ikey) and kcursor.last_dup():
+                    last = _U64.unpack_from(kcursor.value())[0] >> 1
+                    if last >= end:
+                        last = None
+                        if kcursor.set_range_dup(ikey, end_entry) and kcursor.prev_dup():
+                            last = _U64.unpack_from(kcursor.value())[0] >> 1
+                newest[ikey] = last
             if last is None:
                 keep.append(i)  # not in the index (cannot judge it): keep
                 continue
@@ -469,7 +473,12 @@ def run_chunk(
                 else:
                     min_horizon = min(min_horizon, horizon)
             if drop:
-                if find_entry(kcursor, ikey, offset, tomb):
+                # Records leave in offset order, so this is nearly always the key's oldest
+                # entry: the first duplicate, where set_key lands.
+                if (
+                    kcursor.set_key(ikey)
+                    and _U64.unpack_from(kcursor.value())[0] == offset << 1 | tomb
+                ) or find_entry(kcursor, ikey, offset, tomb):
                     kcursor.delete()
                 if tomb:
                     work.tombstones += 1
@@ -479,8 +488,11 @@ def run_chunk(
             else:
                 keep.append(i)
         work.removed += len(dropped)
-        freed = sum(_record_bytes(batch, i) for i in dropped)
         original = _item_bytes(batch)
+        if len(dropped) <= len(keep):
+            freed = sum(_record_bytes(batch, i) for i in dropped)
+        else:
+            freed = original - sum(_record_bytes(batch, i) for i in keep)
         if base >= state.cleaner_offset:
             state.dirty_bytes = max(0, state.dirty_bytes - original)  # reached: now clean
         state.size_bytes = max(0, state.size_bytes - freed)
@@ -720,6 +732,6 @@ class CompactionAdmin(LogBase):
             txn.put(state_key(topic_id, partition), state.pack(), db=dbs[b"batches"])
             return more or not started
 
-        while self._write(chunk, f"compacting topic {topic!r}"):
+        while self._write(chunk, f"compacting topic {topic!r}", exclusive=True):
             pass
         return work

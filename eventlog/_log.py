@@ -25,6 +25,7 @@ from ._errors import (
     InvalidRecordError,
     OffsetOutOfRangeError,
     PartitionNotFoundError,
+    ReadOnlyLogError,
     TopicNotFoundError,
 )
 from ._group_admin import GroupAdmin
@@ -51,6 +52,7 @@ from ._write import Appender, Uniform, new_group
 if TYPE_CHECKING:
     from ._consumer import Consumer
     from ._producer import Producer
+    from ._transaction import Transaction
 
 T = TypeVar("T")
 
@@ -78,6 +80,38 @@ def _check_versions(expected: object, topic: object) -> dict[bytes, int]:
             )
         out[key] = version
     return out
+
+
+class _Prepared:
+    """An append validated, partitioned and encoded, waiting for its write transaction."""
+
+    __slots__ = ("columns", "expected", "groups", "info", "n", "topic")
+
+    def __init__(
+        self,
+        topic: str,
+        info: TopicInfo,
+        n: int,
+        groups: list[Any],
+        columns: tuple[Any, ...],
+        expected: Mapping[bytes, int] | None,
+    ) -> None:
+        self.topic = topic
+        self.info = info
+        self.n = n
+        self.groups = groups
+        self.columns = columns  # what validation needs again if the topic changed
+        self.expected = expected
+
+    def metadata(self, bases: list[tuple[int, int]]) -> BatchMetadata:
+        return BatchMetadata(
+            self.topic,
+            self.n,
+            [
+                (g.partition, base, g.indexes, g.timestamps)
+                for g, (_p, base) in zip(self.groups, bases, strict=True)
+            ],
+        )
 
 
 class _TopicChanged(Exception):
@@ -220,6 +254,28 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         return _backup.backup(self._storage, dest, compact=compact)
 
     # ------------------------------------------------------------------ clients
+
+    def transaction(self) -> Transaction:
+        """Start a transaction: appends to any topics and partitions, and consumer-group
+        offset commits, written in one atomic commit (all visible together, or nothing).
+
+        Use it as a context manager: the block's normal end commits, an exception aborts::
+
+            with log.transaction() as tx:
+                tx.append("suspicious-transactions", value, key=key)
+                tx.commit_offsets("fraud-detector", {TopicPartition("transactions", 0): 1042})
+
+        Raises:
+            ReadOnlyLogError: the log is open read-only.
+        """
+        self._check()
+        if self._readonly:
+            raise ReadOnlyLogError(
+                f"starting a transaction: the log {self._storage.path!r} is open read-only"
+            )
+        from ._transaction import Transaction
+
+        return Transaction(self)
 
     def producer(self, **options: Any) -> Producer:
         """Create a :class:`~eventlog.Producer` writing to this log.
@@ -497,9 +553,33 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         headers: Sequence[Any] | None,
         expected: Mapping[bytes, int] | None = None,
     ) -> BatchMetadata:
+        prepared = self._prepare(topic, values, keys, partitions, timestamps, headers, expected)
+        bases = self._write(
+            lambda txn: self._write_prepared(txn, prepared), f"appending to topic {topic!r}"
+        )
+        return prepared.metadata(bases)
+
+    def _prepare(
+        self,
+        topic: str,
+        values: Sequence[Any],
+        keys: Iterable[Any] | Uniform,
+        partitions: Iterable[Any] | Uniform,
+        timestamps: Iterable[Any] | Uniform,
+        headers: Sequence[Any] | None,
+        expected: Mapping[bytes, int] | None = None,
+    ) -> _Prepared:
+        """Validate, partition and encode an append before its write transaction (so that
+        compression overlaps other writers' commits). Raises for bad input."""
         storage = self._storage
         if type(topic) is not str:
             validate_topic_name(topic)
+        if not isinstance(keys, Uniform | list | tuple):
+            keys = list(keys)
+        if not isinstance(partitions, Uniform | list | tuple):
+            partitions = list(partitions)
+        if not isinstance(timestamps, Uniform | list | tuple):
+            timestamps = list(timestamps)
         cached = info = self._catalog.cached(topic)
         if info is None:
             info = storage.read(
@@ -524,31 +604,31 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
             )
             groups = self._appender.partition(info, n, cols)
         self._appender.encode(info, groups)
-
-        def write(txn: Any) -> list[tuple[int, int]]:
-            current = self._catalog.get(txn, topic, writing=True)
-            if current is not info and current != info:
-                # The topic changed since we looked (altered, grown, re-created): check,
-                # partition and encode again against what the transaction sees.
-                recols = self._appender.validate(
-                    current, n, values, keys, partitions, timestamps, headers, now
-                )
-                regroup = self._appender.partition(current, n, recols)
-                self._appender.encode(current, regroup)
-                groups[:] = regroup
-                if expected:
-                    self._appender.check_versions(txn, current, groups, expected)
-                return self._appender.write_groups(txn, current, groups)
-            if expected:
-                self._appender.check_versions(txn, info, groups, expected)
-            return self._appender.write_groups(txn, info, groups)
-
-        bases = self._write(write, f"appending to topic {topic!r}")
-        return BatchMetadata(
-            topic,
-            n,
-            [(g.partition, base, g.indexes, g.timestamps) for g, (_p, base) in zip(groups, bases)],
+        return _Prepared(
+            topic, info, n, groups, (values, keys, partitions, timestamps, headers, now), expected
         )
+
+    def _write_prepared(self, txn: Any, prepared: _Prepared) -> list[tuple[int, int]]:
+        """Write a prepared append inside a write transaction; ``(partition, base offset)``
+        per batch written."""
+        appender = self._appender
+        info = prepared.info
+        current = self._catalog.get(txn, prepared.topic, writing=True)
+        if current is not info and current != info:
+            # The topic changed since we looked (altered, grown, re-created): check,
+            # partition and encode again against what the transaction sees.
+            values, keys, partitions, timestamps, headers, now = prepared.columns
+            n = prepared.n
+            recols = appender.validate(
+                current, n, values, keys, partitions, timestamps, headers, now
+            )
+            regroup = appender.partition(current, n, recols)
+            appender.encode(current, regroup)
+            prepared.groups[:] = regroup
+            info = current
+        if prepared.expected:
+            appender.check_versions(txn, info, prepared.groups, prepared.expected)
+        return appender.write_groups(txn, info, prepared.groups)
 
     # ------------------------------------------------------------------ reading
 

@@ -41,10 +41,10 @@ class LogBase:
             raise LogClosedError(f"the log {self._storage.path!r} is closed")
         self._storage.check_usable()
 
-    def _write(self, fn: Callable[[Any], T], what: str) -> T:
+    def _write(self, fn: Callable[[Any], T], what: str, *, exclusive: bool = False) -> T:
         if self._readonly:
             raise ReadOnlyLogError(f"{what}: the log {self._storage.path!r} is open read-only")
-        return self._storage.write(fn, what)
+        return self._storage.write(fn, what, exclusive=exclusive)
 
     def _info(self, txn: Any, topic: str, *, writing: bool = False) -> TopicInfo:
         if type(topic) is not str:

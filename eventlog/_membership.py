@@ -356,31 +356,45 @@ class Membership:
         ``strict``: the offsets come from the application; unknown partitions are errors.
         """
         mid = self.member_id
-        members_db = self.log._dbs.get(b"members")
-
-        def run(txn: Any) -> None:
-            raw = None if members_db is None else txn.get(self.group.encode(), db=members_db)
-            state = None if raw is None else self.parsed(bytes(raw))
-            now = now_ms()
-            if state is not None and (mid is None or state.members.get(mid) is not None):
-                member = state.members.get(mid) if mid is not None else None
-                if mid is None or (member is not None and member.deadline < now):
-                    # Our lease ran out: whether or not another member noticed yet, we
-                    # no longer have the right to commit. (Expire a copy: the parsed
-                    # document is shared.)
-                    state = GroupState.unpack(bytes(raw), self.group)  # type: ignore[arg-type]
-                    state.expire(now, process_alive)
-            by_id = offsets_by_id(self.log, txn, offsets, strict=strict, ids=self.topic_ids)
-            check_fencing(state, self.group, mid, offsets)
-            commit_offsets(txn, self.log._dbs[b"groups"], self.group, by_id, now)
-
         self.log._check()
         try:
-            self.log._write(run, f"committing offsets of group {self.group!r}")
+            self.log._write(
+                lambda txn: self.commit_in(txn, offsets, strict=strict, member_id=mid),
+                f"committing offsets of group {self.group!r}",
+            )
         except CommitFailedError:
             with self.lock:
                 self.dirty = True
             raise
+
+    def commit_in(
+        self,
+        txn: Any,
+        offsets: Mapping[TopicPartition, tuple[int, str]],
+        *,
+        strict: bool,
+        member_id: str | None,
+    ) -> None:
+        """The fenced commit, inside a caller's write transaction (a consumer's commit, or
+        a log transaction's): raises CommitFailedError unless ``member_id`` owns every
+        partition (None: a consumer outside the group, allowed while no member owns
+        them)."""
+        members_db = self.log._dbs.get(b"members")
+        raw = None if members_db is None else txn.get(self.group.encode(), db=members_db)
+        state = None if raw is None else self.parsed(bytes(raw))
+        now = now_ms()
+        mid = member_id
+        if state is not None and (mid is None or state.members.get(mid) is not None):
+            member = state.members.get(mid) if mid is not None else None
+            if mid is None or (member is not None and member.deadline < now):
+                # Our lease ran out: whether or not another member noticed yet, we no
+                # longer have the right to commit. (Expire a copy: the parsed document is
+                # shared.)
+                state = GroupState.unpack(bytes(raw), self.group)  # type: ignore[arg-type]
+                state.expire(now, process_alive)
+        by_id = offsets_by_id(self.log, txn, offsets, strict=strict, ids=self.topic_ids)
+        check_fencing(state, self.group, mid, offsets)
+        commit_offsets(txn, self.log._dbs[b"groups"], self.group, by_id, now)
 
     def leave(self, commits: Mapping[TopicPartition, tuple[int, str]]) -> None:
         """Leave the group, committing ``commits`` first (for partitions we still own).

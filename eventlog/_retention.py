@@ -482,7 +482,9 @@ class RetentionAdmin(LogBase):
         topic_id, log_start, more = self._write(start, what)
         while more:
             result = self._write(
-                lambda txn: self._chunk(txn, topic, topic_id, partition, None), what
+                lambda txn: self._chunk(txn, topic, topic_id, partition, None),
+                what,
+                exclusive=True,
             )
             more = result is not None and result[0].more
         return int(log_start)
@@ -559,6 +561,7 @@ class RetentionAdmin(LogBase):
             result = self._write(
                 lambda txn: self._chunk(txn, topic, topic_id, partition, now),
                 f"running retention on topic {topic!r}",
+                exclusive=True,
             )
             if result is None:
                 break

@@ -348,11 +348,12 @@ class _Gate:
 
 
 class _Op:
-    __slots__ = ("done", "error", "fn", "result", "what")
+    __slots__ = ("done", "error", "exclusive", "fn", "result", "what")
 
-    def __init__(self, fn: Callable[[Any], Any], what: str) -> None:
+    def __init__(self, fn: Callable[[Any], Any], what: str, exclusive: bool = False) -> None:
         self.fn = fn
         self.what = what
+        self.exclusive = exclusive
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = False
@@ -534,11 +535,12 @@ class Storage:
                 txn.abort()
                 self._gate.leave()
 
-    def write(self, fn: Callable[[Any], T], what: str = "writing") -> T:
+    def write(self, fn: Callable[[Any], T], what: str = "writing", *, exclusive: bool = False) -> T:
         """Run ``fn(txn)`` in a write transaction, committed durably per the durability mode.
 
         Concurrent callers are combined (group commit, leader/follower): a caller that finds
-        no commit in progress becomes the leader and runs every pending operation in one
+        no commit in progress becomes the leader and runs every pending operation (except
+        ``exclusive`` ones, which always run in a transaction of their own) in one
         transaction, each in a nested transaction so that one failing operation does not
         undo the others, then commits once (one fsync for all). Callers arriving meanwhile
         queue up and sleep until their operation is done, or until they must lead the next
@@ -552,7 +554,7 @@ class Storage:
             raise InvalidArgumentError(
                 f"{what}: a log write was started from inside another write on the same thread"
             )
-        op = _Op(fn, what)
+        op = _Op(fn, what, exclusive)
         cv = self._write_cv
         with self._write_lock:
             self.check_usable()
@@ -575,7 +577,7 @@ class Storage:
                 self._leading = True
         if lead:
             try:
-                self._lead()
+                self._lead(op)
             except BaseException:
                 # Interrupted before this group was taken: withdraw the operation, as a
                 # queued follower does, so that no later group commits it.
@@ -589,7 +591,7 @@ class Storage:
             raise op.error
         return op.result  # type: ignore[no-any-return]
 
-    def _lead(self) -> None:
+    def _lead(self, own: _Op) -> None:
         cv = self._write_cv
         ops: list[_Op] = []
         try:
@@ -599,7 +601,15 @@ class Storage:
                 # serves them too, instead of alternating groups of 1 and of n - 1.
                 time.sleep(0)
             with self._write_lock:
-                ops, self._pending = self._pending, []
+                # Maintenance (compaction, retention chunks) is exclusive: a transaction of
+                # its own, so an append never waits for a chunk it happened to be grouped
+                # with, only for one already running.
+                if own.exclusive:
+                    ops = [own]
+                    self._pending.remove(own)
+                else:
+                    ops = [op for op in self._pending if not op.exclusive]
+                    self._pending = [op for op in self._pending if op.exclusive]
                 self._last_group = len(ops)
             self._writer_thread = threading.get_ident()
             self._commit(ops)

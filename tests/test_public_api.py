@@ -67,6 +67,7 @@ PUBLIC_NAMES = sorted([
     "TopicExistsError",
     "TopicNotFoundError",
     "TopicPartition",
+    "Transaction",
     "UnsupportedFormatError",
     "__version__",
     "murmur2",

@@ -316,9 +316,9 @@ def test_run_retention_completes_in_bounded_transactions(log: eventlog.Log) -> N
     writes = []
     real_write = log._storage.write
 
-    def counting(fn: Any, what: str = "") -> Any:
+    def counting(fn: Any, what: str = "", **options: Any) -> Any:
         writes.append(what)
-        return real_write(fn, what)
+        return real_write(fn, what, **options)
 
     with mock.patch.object(retention, "EXPLICIT_BATCHES", 8), \
             mock.patch.object(log._storage, "write", counting):
@@ -503,9 +503,9 @@ def test_delete_records_of_a_large_range_runs_in_several_transactions(
     writes = []
     real_write = log._storage.write
 
-    def counting(fn: Any, what: str = "") -> Any:
+    def counting(fn: Any, what: str = "", **options: Any) -> Any:
         writes.append(what)
-        return real_write(fn, what)
+        return real_write(fn, what, **options)
 
     with mock.patch.object(retention, "EXPLICIT_BATCHES", 8), \
             mock.patch.object(log._storage, "write", counting):

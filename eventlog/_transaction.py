@@ -1,0 +1,274 @@
+"""``log.transaction()``: appends to any topics and consumer-group offset commits, written
+in one atomic commit.
+
+Every write of a log is one LMDB transaction, so a transaction here is simply one write
+that carries several appends and offset commits: readers see all of it or none of it
+(LMDB readers work on snapshots), and a process killed before the commit leaves nothing.
+This is what Kafka's transaction coordinator, producer epochs and transaction markers
+provide, without any of them: consume-transform-produce is exactly-once by committing the
+outputs and the input positions together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    IllegalStateError,
+    InvalidArgumentError,
+    InvalidRecordError,
+)
+from ._groups import OffsetAndMetadata, commit_offsets, validate_group, validate_offsets
+from ._membership import now_ms, offsets_by_id
+from ._records import HeadersInput, NewRecord, RecordMetadata, TopicPartition
+
+if TYPE_CHECKING:
+    from ._consumer import Consumer
+    from ._log import Log, _Prepared
+
+__all__ = ["Transaction"]
+
+
+class Transaction:
+    """A group of appends and offset commits that is written atomically: all or nothing.
+
+    Created by :meth:`eventlog.Log.transaction`; use it as a context manager::
+
+        with log.transaction() as tx:
+            tx.append("suspicious-transactions", value, key=key)
+            tx.commit_offsets("fraud-detector", {TopicPartition("transactions", 0): 1042})
+
+    Leaving the block normally commits; an exception aborts (nothing is written) and
+    propagates. Records are checked when added (bad input raises at once) and written at
+    the commit, in the order added; their metadata is in :attr:`results` afterwards.
+    """
+
+    def __init__(self, log: Log) -> None:
+        self._log = log
+        self._prepared: list[_Prepared] = []
+        self._commits: list[Any] = []  # callables run in the write transaction
+        self._after: list[Any] = []  # callables run after a successful commit
+        self._state = "open"
+        self._results: list[RecordMetadata] | None = None
+
+    # ------------------------------------------------------------------ building
+
+    def _check_open(self) -> None:
+        if self._state != "open":
+            raise IllegalStateError(f"this transaction is {self._state}; start a new one")
+        self._log._check()
+
+    def append(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp: int | None = None,
+        headers: HeadersInput | None = None,
+        expected_version: int | None = None,
+    ) -> None:
+        """Add one record (see :meth:`eventlog.Log.append`; ``expected_version`` is checked
+        at the commit, against what the transaction sees).
+
+        Raises:
+            InvalidRecordError, TopicNotFoundError, PartitionNotFoundError, ...: the record
+                is not acceptable (the transaction stays open without it).
+        """
+        self._check_open()
+        expected = None
+        if expected_version is not None:
+            if type(key) is not bytes:
+                raise InvalidArgumentError(
+                    "expected_version needs a key (bytes): a version counts one key's records",
+                    topic=topic if isinstance(topic, str) else None,
+                )
+            from ._log import _check_versions
+
+            expected = _check_versions({key: expected_version}, topic)
+        self._prepared.append(
+            self._log._prepare(
+                topic,
+                (value,),
+                (key,),
+                (partition,),
+                (timestamp,),
+                (headers,) if headers is not None else None,
+                expected,
+            )
+        )
+
+    def append_batch(
+        self,
+        topic: str,
+        records: Iterable[NewRecord],
+        *,
+        expected_versions: Mapping[bytes, int] | None = None,
+    ) -> None:
+        """Add several records (see :meth:`eventlog.Log.append_batch`)."""
+        self._check_open()
+        from ._log import _check_versions
+
+        expected = (
+            _check_versions(expected_versions, topic) if expected_versions is not None else None
+        )
+        records = list(records)
+        for i, r in enumerate(records):
+            if type(r) is not NewRecord:
+                raise InvalidRecordError(
+                    f"record {i}: expected eventlog.NewRecord; got {type(r).__name__}",
+                    topic=topic if isinstance(topic, str) else None,
+                )
+        if not records:
+            return
+        values, keys, partitions, timestamps, headers = zip(*records, strict=False)
+        self._prepared.append(
+            self._log._prepare(topic, values, keys, partitions, timestamps, headers, expected)
+        )
+
+    def commit_offsets(
+        self,
+        group: str | Consumer,
+        offsets: Mapping[TopicPartition, int | OffsetAndMetadata] | None = None,
+    ) -> None:
+        """Commit consumer-group offsets (the next offset to read) with the transaction.
+
+        Args:
+            group: a group name (the offsets are set as they are, as Kafka's
+                ``sendOffsetsToTransaction(offsets, groupId)`` does), or a group
+                :class:`~eventlog.Consumer`: then the commit is fenced (refused with
+                CommitFailedError at the commit, aborting the whole transaction, when the
+                consumer no longer owns a partition), and ``offsets`` defaults to its
+                positions.
+            offsets: ``{TopicPartition: offset or OffsetAndMetadata}``.
+
+        Raises:
+            InvalidArgumentError: bad offsets, or no offsets for a group name.
+            IllegalStateError: the consumer has no group.
+        """
+        self._check_open()
+        from ._consumer import Consumer
+
+        log = self._log
+        if isinstance(group, Consumer):
+            consumer = group
+            if consumer._membership is None or consumer.group is None:
+                raise IllegalStateError(
+                    "this consumer has no group: only a group's offsets can be committed"
+                )
+            if offsets is None:
+                wanted = consumer._positions_to_commit(consumer.assignment())
+            else:
+                wanted = validate_offsets(offsets)
+            membership = consumer._membership
+            subscribed = consumer._mode == "subscribe"
+            member_id = membership.member_id if subscribed else None
+            strict = offsets is not None
+
+            def fenced(txn: Any) -> None:
+                membership.commit_in(txn, wanted, strict=strict, member_id=member_id)
+
+            def done() -> None:
+                for tp, (offset, _m) in wanted.items():
+                    consumer._committed[tp] = offset
+
+            if wanted:
+                self._commits.append(fenced)
+                self._after.append(done)
+            return
+        validate_group(group)
+        if offsets is None:
+            raise InvalidArgumentError(
+                f"give the offsets to commit for group {group!r} ({{TopicPartition: offset}})"
+            )
+        values = validate_offsets(offsets)
+
+        def plain(txn: Any) -> None:
+            by_id = offsets_by_id(log, txn, values, strict=True)
+            commit_offsets(txn, log._dbs[b"groups"], group, by_id, now_ms())
+
+        self._commits.append(plain)
+
+    # ------------------------------------------------------------------ ending
+
+    def commit(self) -> list[RecordMetadata]:
+        """Write everything added, atomically; return the metadata of every record in the
+        order added. Called by the ``with`` block's normal exit.
+
+        Raises:
+            ConcurrencyError: an expected version did not hold (nothing is written).
+            CommitFailedError: a fenced offset commit was refused (nothing is written).
+            IllegalStateError: the transaction was already committed or aborted.
+        """
+        self._check_open()
+        log = self._log
+        prepared = self._prepared
+        commits = self._commits
+
+        def write(txn: Any) -> list[list[tuple[int, int]]]:
+            bases = [log._write_prepared(txn, p) for p in prepared]
+            for run in commits:
+                run(txn)
+            return bases
+
+        self._state = "failed"  # until the write succeeds
+        if prepared or commits:
+            bases = log._write(write, "committing a transaction")
+        else:
+            bases = []
+        self._state = "committed"
+        results: list[RecordMetadata] = []
+        for p, b in zip(prepared, bases, strict=True):
+            results.extend(p.metadata(b))
+        self._results = results
+        for after in self._after:
+            after()
+        return results
+
+    def abort(self) -> None:
+        """Discard everything added; nothing is written. Calling it again does nothing."""
+        if self._state == "open":
+            self._state = "aborted"
+        self._prepared = []
+        self._commits = []
+
+    @property
+    def results(self) -> list[RecordMetadata]:
+        """The metadata of every record, in the order added (after the commit).
+
+        Raises:
+            IllegalStateError: the transaction has not committed.
+        """
+        if self._results is None:
+            raise IllegalStateError(f"this transaction is {self._state}: no results")
+        return list(self._results)
+
+    @property
+    def state(self) -> str:
+        """``"open"``, ``"committed"``, ``"aborted"`` or ``"failed"`` (the commit raised)."""
+        return self._state
+
+    def __enter__(self) -> Transaction:
+        self._check_open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+            return
+        if self._state == "open":
+            self.commit()
+
+    def __repr__(self) -> str:
+        return (
+            f"<eventlog.Transaction {self._state}: {sum(p.n for p in self._prepared)} records, "
+            f"{len(self._commits)} offset commits>"
+        )
