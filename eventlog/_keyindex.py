@@ -182,19 +182,22 @@ class KeyIndex:
         values: Sequence[bytes | None],
         offsets: Sequence[int],
     ) -> None:
-        """Delete the entries of records removed by retention (oldest first): a key left
-        with no records at all stops counting as live when its last record was live."""
+        """Delete the entries of records removed by retention or delete_records(), and
+        count the keys whose liveness that changes (a key whose newest record goes is
+        now as live as its next newest, or gone)."""
         cursor = txn.cursor(db=self._db)
-        newest: dict[bytes, bool] = {}  # key -> its highest removed record was live
+        live_before: dict[bytes, bool] = {}
+        for key in set(keys):
+            if key is not None:
+                found = last_entry(cursor, index_key(topic_id, partition, key))
+                live_before[key] = found is not None and not found[1]
         for key, value, offset in zip(keys, values, offsets, strict=True):
-            if key is None:
-                continue
-            if self.remove(cursor, topic_id, partition, key, offset, value is None):
-                newest[key] = value is not None
+            if key is not None:
+                self.remove(cursor, topic_id, partition, key, offset, value is None)
         delta = 0
-        for key, was_live in newest.items():
-            if was_live and not cursor.set_key(index_key(topic_id, partition, key)):
-                delta -= 1
+        for key, was_live in live_before.items():
+            found = last_entry(cursor, index_key(topic_id, partition, key))
+            delta += (found is not None and not found[1]) - was_live
         if delta:
             self.adjust_live(txn, topic_id, partition, delta)
 
