@@ -54,6 +54,7 @@ from ._group_admin import GroupDescription, MemberDescription, PartitionOffsets
 from ._groups import OffsetAndMetadata
 from ._log import Log, open
 from ._partitioner import murmur2
+from ._processing import Processor
 from ._producer import Producer
 from ._records import (
     BatchMetadata,
@@ -110,6 +111,7 @@ __all__ = [
     "PartitionOffsets",
     "PermissionDeniedError",
     "Problem",
+    "Processor",
     "Producer",
     "ProducerTimeoutError",
     "ReadOnlyLogError",

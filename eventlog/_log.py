@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -51,6 +51,7 @@ from ._write import Appender, Uniform, new_group
 
 if TYPE_CHECKING:
     from ._consumer import Consumer
+    from ._processing import Processor
     from ._producer import Producer
     from ._transaction import Transaction
 
@@ -276,6 +277,34 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         from ._transaction import Transaction
 
         return Transaction(self)
+
+    def processor(
+        self,
+        *topics: str,
+        group: str,
+        handler: Callable[[Record, Transaction], Any],
+        **consumer_options: Any,
+    ) -> Processor:
+        """An exactly-once consume-transform-produce loop: a group consumer of ``topics``
+        that runs ``handler(record, tx)`` on each record, where ``tx`` is a
+        :class:`Transaction` the handler appends its outputs to; the outputs and the input
+        positions commit together, so each input's outputs appear exactly once even
+        across crashes and rebalances (side effects outside the log are not covered).
+
+        Args:
+            topics: the input topics.
+            group: the consumer group (required: positions are committed to it).
+            handler: ``handler(record, tx)``.
+            consumer_options: as for :meth:`consumer` (except ``enable_auto_commit``,
+                which stays off).
+
+        Returns:
+            A :class:`Processor`: ``poll(timeout)`` processes one batch, ``run(...)``
+            loops; use it as a context manager, or ``close()`` it.
+        """
+        from ._processing import Processor
+
+        return Processor(self, topics, group=group, handler=handler, **consumer_options)
 
     def producer(self, **options: Any) -> Producer:
         """Create a :class:`~eventlog.Producer` writing to this log.

@@ -49,6 +49,7 @@ PUBLIC_NAMES = sorted([
     "PartitionOffsets",
     "PermissionDeniedError",
     "Problem",
+    "Processor",
     "Producer",
     "ProducerTimeoutError",
     "ReadOnlyLogError",
