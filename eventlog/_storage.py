@@ -556,28 +556,32 @@ class Storage:
             )
         op = _Op(fn, what, exclusive)
         cv = self._write_cv
-        with self._write_lock:
-            self.check_usable()
-            self._pending.append(op)
-            try:
-                while self._leading and not op.done:
-                    if self.closed:
+        queued = False
+        yielded = False  # an exclusive op lets the writes waiting before it go first, once
+        while True:
+            with self._write_lock:
+                if not queued:
+                    self.check_usable()
+                    self._pending.append(op)
+                    queued = True
+                try:
+                    while self._leading and not op.done:
+                        if self.closed:
+                            self._pending.remove(op)
+                            self.check_usable()
+                        cv.wait()
+                except BaseException:
+                    # Interrupted while queued: withdraw the operation so that no later
+                    # group commits it behind the caller's back (if a leader took it
+                    # already, it completes or fails as a whole with that group).
+                    if op in self._pending:
                         self._pending.remove(op)
-                        self.check_usable()
-                    cv.wait()
-            except BaseException:
-                # Interrupted while queued: withdraw the operation so that no later group
-                # commits it behind the caller's back (if a leader took it already, it
-                # completes or fails as a whole with that group).
-                if op in self._pending:
-                    self._pending.remove(op)
-                raise
-            lead = not op.done
-            if lead:
+                    raise
+                if op.done:
+                    break
                 self._leading = True
-        if lead:
             try:
-                self._lead(op)
+                self._lead(op, yield_first=exclusive and not yielded)
             except BaseException:
                 # Interrupted before this group was taken: withdraw the operation, as a
                 # queued follower does, so that no later group commits it.
@@ -585,13 +589,12 @@ class Storage:
                     if op in self._pending:
                         self._pending.remove(op)
                 raise
-        if not op.done:  # pragma: no cover - defensive: never report an unwritten success
-            raise StorageError(f"{what}: the write was not carried out")
+            yielded = True  # done, or back to the queue's head (the loop's top sees which)
         if op.error is not None:
             raise op.error
         return op.result  # type: ignore[no-any-return]
 
-    def _lead(self, own: _Op) -> None:
+    def _lead(self, own: _Op, *, yield_first: bool = False) -> None:
         cv = self._write_cv
         ops: list[_Op] = []
         try:
@@ -604,7 +607,13 @@ class Storage:
                 # Maintenance (compaction, retention chunks) is exclusive: a transaction of
                 # its own, so an append never waits for a chunk it happened to be grouped
                 # with, only for one already running.
-                if own.exclusive:
+                others = [op for op in self._pending if not op.exclusive]
+                if own.exclusive and yield_first and others:
+                    # Appends waiting when a maintenance chunk's turn comes go first: an
+                    # append waits for at most the one chunk already running.
+                    ops = others
+                    self._pending = [op for op in self._pending if op.exclusive]
+                elif own.exclusive:
                     ops = [own]
                     self._pending.remove(own)
                 else:
