@@ -39,10 +39,12 @@ test: lint typecheck pytest
 stress: $(VENV)/.test-installed
 	EVENTLOG_STRESS=1 $(PY) -m pytest -q -m stress
 
-# Benchmarks: `make bench` (full, about 7 minutes) or `make bench QUICK=1` (about a minute and a half).
-bench: $(VENV)/.demo-installed
+# Benchmarks: `make bench` (full, about 13 minutes) or `make bench QUICK=1` (about a minute and a half).
+bench: $(VENV)/.test-installed
 	$(PY) benchmarks/bench.py $(if $(QUICK),--quick,)
 	$(PY) benchmarks/clients.py $(if $(QUICK),--quick,)
+	$(PY) benchmarks/compaction.py $(if $(QUICK),--quick,)
+	$(PY) benchmarks/testing_fixture.py $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info demo-data

@@ -221,11 +221,12 @@ def check_directory(path: str, *, create: bool, readonly: bool) -> bool:
 _INIT_PREFIX: Final = ".eventlog-init-"
 
 
-def _create_log(path: str) -> None:
+def _create_log(path: str, durable: bool = True) -> None:
     """Create a new, empty log in directory ``path`` so that a crash at any moment leaves
     either no log (and nothing to refuse) or a complete one.
 
-    The data file is built and synced in a private sub-directory, then linked into place;
+    The data file is built (and synced, when ``durable``) in a private sub-directory, then
+    linked into place;
     ``os.link`` fails if another process created the log first, and then we use theirs.
     Because a data file only ever appears whole, an empty or short ``data.mdb`` found later
     is damage, never an interrupted creation.
@@ -244,8 +245,8 @@ def _create_log(path: str) -> None:
             subdir=True,
             max_dbs=MAX_DBS,
             map_size=1 << 20,
-            sync=True,
-            metasync=True,
+            sync=durable,
+            metasync=durable,
             writemap=False,
         )
         try:
@@ -257,13 +258,15 @@ def _create_log(path: str) -> None:
                 txn.put(b"next_topic_id", b"1", db=meta)
                 txn.put(b"schema", b"0", db=meta)
                 txn.put(b"keyindex", b"2", db=meta)  # born with the key index (its format)
-            env.sync(True)
+            if durable:
+                env.sync(True)
         finally:
             env.close()
         # FileExistsError: another process created the log first; use theirs.
         with suppress(FileExistsError):
             os.link(os.path.join(tmp, DATA_FILE), os.path.join(path, DATA_FILE))
-        _fsync_dir(path)
+        if durable:
+            _fsync_dir(path)
     except lmdb.Error as exc:
         raise translate(exc, f"creating a log in {path!r}") from None
     finally:
@@ -915,7 +918,9 @@ def acquire(
         try:
             existed = check_directory(path, create=create, readonly=readonly)
             if not existed:
-                _create_log(path)
+                # Durability "off" promises nothing across power loss, its creation
+                # included (test logs are created by the thousand).
+                _create_log(path, durable=durability != "off")
             st = os.stat(path)
         except EventLogError:
             raise
