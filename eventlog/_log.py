@@ -47,7 +47,7 @@ from ._topic_admin import TopicAdmin, _check_int
 from ._topics import (
     validate_topic_name,
 )
-from ._write import Appender, Uniform, new_group
+from ._write import Appender, PreparedAppend, Uniform, check_expected_versions, new_group
 
 if TYPE_CHECKING:
     from ._consumer import Consumer
@@ -56,63 +56,6 @@ if TYPE_CHECKING:
     from ._transaction import Transaction
 
 T = TypeVar("T")
-
-
-def _check_versions(expected: object, topic: object) -> dict[bytes, int]:
-    """Validate ``{key: expected version}``."""
-    where = topic if isinstance(topic, str) else None
-    if not isinstance(expected, Mapping):
-        raise InvalidArgumentError(
-            f"expected versions must be a mapping of key (bytes) to version (int >= 0); "
-            f"got {type(expected).__name__}",
-            topic=where,
-        )
-    out: dict[bytes, int] = {}
-    for key, version in expected.items():
-        if type(key) is not bytes:
-            raise InvalidArgumentError(
-                f"an expected version's key must be bytes; got {type(key).__name__}", topic=where
-            )
-        if type(version) is not int or version < 0:
-            raise InvalidArgumentError(
-                f"expected version of key {key!r} must be an int >= 0 (0: the key has no "
-                f"record yet); got {version!r}",
-                topic=where,
-            )
-        out[key] = version
-    return out
-
-
-class _Prepared:
-    """An append validated, partitioned and encoded, waiting for its write transaction."""
-
-    __slots__ = ("columns", "expected", "groups", "info", "n", "topic")
-
-    def __init__(
-        self,
-        topic: str,
-        info: TopicInfo,
-        n: int,
-        groups: list[Any],
-        columns: tuple[Any, ...],
-        expected: Mapping[bytes, int] | None,
-    ) -> None:
-        self.topic = topic
-        self.info = info
-        self.n = n
-        self.groups = groups
-        self.columns = columns  # what validation needs again if the topic changed
-        self.expected = expected
-
-    def metadata(self, bases: list[tuple[int, int]]) -> BatchMetadata:
-        return BatchMetadata(
-            self.topic,
-            self.n,
-            [
-                (g.partition, base, g.indexes, g.timestamps)
-                for g, (_p, base) in zip(self.groups, bases, strict=True)
-            ],
-        )
 
 
 class _TopicChanged(Exception):
@@ -382,7 +325,7 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
                 (partition,),
                 (timestamp,),
                 (headers,) if headers is not None else None,
-                _check_versions({key: expected_version}, topic),
+                check_expected_versions({key: expected_version}, topic),
             )[0]
         info = self._catalog.cached(topic) if type(topic) is str else None
         if (
@@ -495,7 +438,9 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         """
         self._check()
         expected = (
-            _check_versions(expected_versions, topic) if expected_versions is not None else None
+            check_expected_versions(expected_versions, topic)
+            if expected_versions is not None
+            else None
         )
         if not isinstance(records, list | tuple):
             given: object = records  # the annotation is a promise callers may break
@@ -597,7 +542,7 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         timestamps: Iterable[Any] | Uniform,
         headers: Sequence[Any] | None,
         expected: Mapping[bytes, int] | None = None,
-    ) -> _Prepared:
+    ) -> PreparedAppend:
         """Validate, partition and encode an append before its write transaction (so that
         compression overlaps other writers' commits). Raises for bad input."""
         storage = self._storage
@@ -633,11 +578,11 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
             )
             groups = self._appender.partition(info, n, cols)
         self._appender.encode(info, groups)
-        return _Prepared(
+        return PreparedAppend(
             topic, info, n, groups, (values, keys, partitions, timestamps, headers, now), expected
         )
 
-    def _write_prepared(self, txn: Any, prepared: _Prepared) -> list[tuple[int, int]]:
+    def _write_prepared(self, txn: Any, prepared: PreparedAppend) -> list[tuple[int, int]]:
         """Write a prepared append inside a write transaction; ``(partition, base offset)``
         per batch written."""
         appender = self._appender

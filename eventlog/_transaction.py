@@ -23,10 +23,11 @@ from ._errors import (
 from ._groups import OffsetAndMetadata, commit_offsets, validate_group, validate_offsets
 from ._membership import now_ms, offsets_by_id
 from ._records import HeadersInput, NewRecord, RecordMetadata, TopicPartition
+from ._write import PreparedAppend, check_expected_versions
 
 if TYPE_CHECKING:
     from ._consumer import Consumer
-    from ._log import Log, _Prepared
+    from ._log import Log
 
 __all__ = ["Transaction"]
 
@@ -47,7 +48,7 @@ class Transaction:
 
     def __init__(self, log: Log) -> None:
         self._log = log
-        self._prepared: list[_Prepared] = []
+        self._prepared: list[PreparedAppend] = []
         self._commits: list[Any] = []  # callables run in the write transaction
         self._after: list[Any] = []  # callables run after a successful commit
         self._state = "open"
@@ -86,9 +87,7 @@ class Transaction:
                     "expected_version needs a key (bytes): a version counts one key's records",
                     topic=topic if isinstance(topic, str) else None,
                 )
-            from ._log import _check_versions
-
-            expected = _check_versions({key: expected_version}, topic)
+            expected = check_expected_versions({key: expected_version}, topic)
         self._prepared.append(
             self._log._prepare(
                 topic,
@@ -110,10 +109,10 @@ class Transaction:
     ) -> None:
         """Add several records (see :meth:`eventlog.Log.append_batch`)."""
         self._check_open()
-        from ._log import _check_versions
-
         expected = (
-            _check_versions(expected_versions, topic) if expected_versions is not None else None
+            check_expected_versions(expected_versions, topic)
+            if expected_versions is not None
+            else None
         )
         records = list(records)
         for i, r in enumerate(records):

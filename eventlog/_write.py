@@ -26,7 +26,7 @@ from ._errors import (
 )
 from ._keyindex import index_key, key_version
 from ._partitioner import StickyPartitioner, default_partition
-from ._records import Headers
+from ._records import BatchMetadata, Headers
 
 if TYPE_CHECKING:
     from ._compaction import Compactor
@@ -528,3 +528,60 @@ class Appender:
             txn.put(pkey, state.pack(), db=bdb)
             out.append((g.partition, base))
         return out
+
+
+def check_expected_versions(expected: object, topic: object) -> dict[bytes, int]:
+    """Validate ``{key: expected version}``."""
+    where = topic if isinstance(topic, str) else None
+    if not isinstance(expected, Mapping):
+        raise InvalidArgumentError(
+            f"expected versions must be a mapping of key (bytes) to version (int >= 0); "
+            f"got {type(expected).__name__}",
+            topic=where,
+        )
+    out: dict[bytes, int] = {}
+    for key, version in expected.items():
+        if type(key) is not bytes:
+            raise InvalidArgumentError(
+                f"an expected version's key must be bytes; got {type(key).__name__}", topic=where
+            )
+        if type(version) is not int or version < 0:
+            raise InvalidArgumentError(
+                f"expected version of key {key!r} must be an int >= 0 (0: the key has no "
+                f"record yet); got {version!r}",
+                topic=where,
+            )
+        out[key] = version
+    return out
+
+
+class PreparedAppend:
+    """An append validated, partitioned and encoded, waiting for its write transaction."""
+
+    __slots__ = ("columns", "expected", "groups", "info", "n", "topic")
+
+    def __init__(
+        self,
+        topic: str,
+        info: TopicInfo,
+        n: int,
+        groups: list[Any],
+        columns: tuple[Any, ...],
+        expected: Mapping[bytes, int] | None,
+    ) -> None:
+        self.topic = topic
+        self.info = info
+        self.n = n
+        self.groups = groups
+        self.columns = columns  # what validation needs again if the topic changed
+        self.expected = expected
+
+    def metadata(self, bases: list[tuple[int, int]]) -> BatchMetadata:
+        return BatchMetadata(
+            self.topic,
+            self.n,
+            [
+                (g.partition, base, g.indexes, g.timestamps)
+                for g, (_p, base) in zip(self.groups, bases, strict=True)
+            ],
+        )
