@@ -90,8 +90,12 @@ class Processor:
             after[tp] = record.offset + 1
         tx = self._log.transaction()
         try:
-            for record in records:
-                self._handler(record, tx)
+            tx._held_by = "processor"
+            try:
+                for record in records:
+                    self._handler(record, tx)
+            finally:
+                tx._held_by = None
             tx.commit_offsets(consumer, after)
             tx.commit()
         except BaseException:

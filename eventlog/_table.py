@@ -143,6 +143,8 @@ def _key_page(
     info = log._info(txn, topic)
     cursor = txn.cursor(db=_keys_db(log, info))
     ikey = index_key(info.topic_id, partition, key)
+    if after < 0 and from_version > 1:
+        after = _offset_before_version(cursor, ikey, from_version)
     found = cursor.set_range_dup(ikey, entry(after + 1, False))
     offsets: list[int] = []
     looked = 0
@@ -158,12 +160,61 @@ def _key_page(
             offsets.append(offset)
         found = cursor.next_dup()
     log_start = log._reader.state(txn, info, partition).log_start
-    out = [
-        _record_at(txn, log._reader, info, partition, offset, key)
-        for offset in offsets
-        if offset >= log_start
-    ]
+    reader = log._reader
+    bcursor = txn.cursor(db=reader._batches_db)
+    out = []
+    batch = None
+    for offset in offsets:
+        if offset < log_start:
+            continue
+        if batch is None or offset > batch.last_offset:  # a key's records share batches
+            batch = reader.batch_at(txn, bcursor, info, partition, offset)
+        i = batch.index_of(offset) if batch is not None else 0
+        if batch is None or i >= batch.count or batch.offsets[i] != offset:
+            out.append(_record_at(txn, reader, info, partition, offset, key))  # raises
+            continue
+        if batch.keys[i] != key:
+            _record_at(txn, reader, info, partition, offset, key)  # raises: damage
+        headers = batch.headers[i] if batch.headers is not None else ()
+        out.append(
+            Record(
+                info.name,
+                partition,
+                offset,
+                batch.timestamps[i],
+                key,
+                batch.values[i],
+                headers,
+            )
+        )
     return out, (after if found else None)
+
+
+def _offset_before_version(cursor: Any, ikey: bytes, version: int) -> int:
+    """An offset just below the key's first entry of version ``version`` or later (so a
+    ``set_range_dup`` past it lands there); the last entry's offset when there is none.
+    Versions grow with offsets, so a binary search over offsets finds it in a few dozen
+    seeks instead of a walk over every older entry."""
+    if not cursor.set_key(ikey):
+        return -1
+    first = split_entry(cursor.value())[0]
+    if entry_version(cursor.value()) >= version:
+        return first - 1
+    cursor.last_dup()
+    last = split_entry(cursor.value())[0]
+    if entry_version(cursor.value()) < version:
+        return last
+    # The smallest offset x whose first entry at or after x is new enough: false at
+    # `first`, true at `last`, and monotonic in between.
+    low, high = first + 1, last
+    while low < high:
+        mid = (low + high) // 2
+        cursor.set_range_dup(ikey, entry(mid, False))
+        if entry_version(cursor.value()) >= version:
+            high = mid
+        else:
+            low = split_entry(cursor.value())[0] + 1
+    return low - 1
 
 
 def key_records(

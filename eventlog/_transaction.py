@@ -53,6 +53,9 @@ class Transaction:
         self._after: list[Any] = []  # callables run after a successful commit
         self._state = "open"
         self._results: list[RecordMetadata] | None = None
+        # Set while a processor's handler holds the transaction: only the processor ends it
+        # (a handler's own commit would write outputs without the input positions).
+        self._held_by: str | None = None
 
     # ------------------------------------------------------------------ building
 
@@ -200,9 +203,11 @@ class Transaction:
         Raises:
             ConcurrencyError: an expected version did not hold (nothing is written).
             CommitFailedError: a fenced offset commit was refused (nothing is written).
-            IllegalStateError: the transaction was already committed or aborted.
+            IllegalStateError: the transaction was already committed or aborted, or it
+                belongs to a processor's handler.
         """
         self._check_open()
+        self._check_not_held("commit")
         log = self._log
         prepared = self._prepared
         commits = self._commits
@@ -228,11 +233,25 @@ class Transaction:
         return results
 
     def abort(self) -> None:
-        """Discard everything added; nothing is written. Calling it again does nothing."""
+        """Discard everything added; nothing is written. Calling it again does nothing.
+
+        Raises:
+            IllegalStateError: the transaction belongs to a processor's handler (raise an
+                exception from the handler instead: the processor then aborts).
+        """
+        self._check_not_held("abort")
         if self._state == "open":
             self._state = "aborted"
         self._prepared = []
         self._commits = []
+
+    def _check_not_held(self, what: str) -> None:
+        if self._held_by is not None:
+            raise IllegalStateError(
+                f"a {self._held_by}'s handler must not {what} the transaction it is given: "
+                f"the {self._held_by} commits it with the input positions (raise an "
+                f"exception to discard the batch)"
+            )
 
     @property
     def results(self) -> list[RecordMetadata]:

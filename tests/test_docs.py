@@ -30,6 +30,7 @@ PAGES = [
     ROOT / "docs" / "explanation" / "compaction.md",
     ROOT / "docs" / "how-to" / "operate-for-months.md",
     ROOT / "docs" / "how-to" / "testing.md",
+    ROOT / "docs" / "tutorial-event-sourcing.md",
 ]
 SKIP_MARK = "<!-- skip-test -->"
 # A fenced block, possibly indented (inside a list item): group 1 is the indentation.

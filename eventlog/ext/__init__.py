@@ -1,0 +1,7 @@
+"""Integrations of eventlog with other libraries, each an optional extra.
+
+- :mod:`eventlog.ext.eventsourcing`: a persistence module for the ``eventsourcing``
+  library (install ``eventlog[eventsourcing]``).
+
+Nothing here is imported by ``import eventlog``: each module needs its library installed.
+"""
