@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -181,3 +183,19 @@ def test_testing_how_to_quotes_the_example_suite() -> None:
     assert chunks
     missing = [c for c in chunks if not any(c in source for source in sources)]
     assert not missing, missing
+
+
+def test_eventsourcing_library_how_to_runs_as_a_script(tmp_path: Path) -> None:
+    """The eventsourcing library resolves an aggregate's class by its module, so the
+    how-to's example runs as a script of its own (a ``__main__`` module), not in the
+    shared namespace of test_page_snippets_run."""
+    pytest.importorskip("eventsourcing", reason="the eventsourcing extra is not installed")
+    page = ROOT / "docs" / "how-to" / "eventsourcing-library.md"
+    blocks = python_blocks(page)
+    assert len(blocks) == 1
+    script = tmp_path / "bank_example.py"
+    script.write_text(with_checks(blocks[0][1]), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
