@@ -577,6 +577,8 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
                 info, n, values, keys, partitions, timestamps, headers, now
             )
             groups = self._appender.partition(info, n, cols)
+        if expected:
+            self._appender.expected_partitions(info, groups, expected)  # bad input: now
         self._appender.encode(info, groups)
         return PreparedAppend(
             topic, info, n, groups, (values, keys, partitions, timestamps, headers, now), expected

@@ -124,7 +124,10 @@ class Processor:
             try:
                 done = self.poll(timeout=poll_timeout, max_records=max_records)
             except CommitFailedError:
-                done = 0
+                # A rebalance took a partition of the batch: not idle time (the records
+                # are the new owner's, and this member rejoins at its next poll).
+                idle_since = time.monotonic()
+                continue
             if done:
                 total += done
                 idle_since = time.monotonic()

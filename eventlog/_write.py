@@ -418,12 +418,13 @@ class Appender:
                 key_sizes=g.key_sizes if keys is not None else None,
             )
 
-    def check_versions(
-        self, txn: Any, info: TopicInfo, groups: list[_Group], expected: Mapping[bytes, int]
-    ) -> None:
-        """Optimistic concurrency: raise ConcurrencyError unless each key of ``expected``
-        is at its expected version in the partition its records go to (call before
-        :meth:`write_groups`, in the same transaction)."""
+    @staticmethod
+    def expected_partitions(
+        info: TopicInfo, groups: list[_Group], expected: Mapping[bytes, int]
+    ) -> dict[bytes, int]:
+        """The partition each key of ``expected`` goes to; raises InvalidArgumentError for
+        a topic without a key index, a key no record has, or a key split across
+        partitions (checked before the write, and again inside it)."""
         config = info.config
         if not (config.compacted or config.key_index):
             raise InvalidArgumentError(
@@ -442,15 +443,25 @@ class Appender:
                         f"{g.partition}: an expected version applies to one partition's stream",
                         topic=info.name,
                     )
-        cursor = txn.cursor(db=self._dbs[b"keys"])
-        for key, want in expected.items():
-            partition = where.get(key)
-            if partition is None:
+        for key in expected:
+            if key not in where:
                 raise InvalidArgumentError(
                     f"an expected version is given for key {key!r}, but no record of the "
                     f"append has that key",
                     topic=info.name,
                 )
+        return where
+
+    def check_versions(
+        self, txn: Any, info: TopicInfo, groups: list[_Group], expected: Mapping[bytes, int]
+    ) -> None:
+        """Optimistic concurrency: raise ConcurrencyError unless each key of ``expected``
+        is at its expected version in the partition its records go to (call before
+        :meth:`write_groups`, in the same transaction)."""
+        where = self.expected_partitions(info, groups, expected)
+        cursor = txn.cursor(db=self._dbs[b"keys"])
+        for key, want in expected.items():
+            partition = where[key]
             actual = key_version(cursor, index_key(info.topic_id, partition, key))
             if actual != want:
                 raise ConcurrencyError(
