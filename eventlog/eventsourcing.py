@@ -24,6 +24,7 @@ Events are stored as compact JSON (UTF-8) objects: ``{"type": "deposited", "amou
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import threading
@@ -139,7 +140,7 @@ def decode_event(record: Record) -> Event:
 # ---------------------------------------------------------------------- aggregates
 
 
-class Aggregate:
+class Aggregate(abc.ABC):
     """Base class of event-sourced aggregates.
 
     A subclass sets its initial state in ``__init__(self, id)`` (after calling
@@ -189,10 +190,11 @@ class Aggregate:
         """The events recorded since the aggregate was loaded or saved, oldest first."""
         return [event for event, _encoded in self._pending]
 
+    @abc.abstractmethod
     def apply(self, event: Event) -> None:
-        """Change the state from one event (``event["type"]`` says which). Implement it in
-        subclasses; it must not fail for an event that is already stored."""
-        raise NotImplementedError(f"{type(self).__name__} must implement apply(event)")
+        """Change the state from one event (``event["type"]`` says which). Subclasses
+        implement it (an Aggregate without it cannot be instantiated); it must not fail
+        for an event that is already stored."""
 
     def record(self, event_type: str, **data: Any) -> Event:
         """Record a new event: apply it to the state and keep it for the next save.
