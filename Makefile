@@ -45,6 +45,7 @@ bench: $(VENV)/.test-installed
 	$(PY) benchmarks/clients.py $(if $(QUICK),--quick,)
 	$(PY) benchmarks/compaction.py $(if $(QUICK),--quick,)
 	$(PY) benchmarks/testing_fixture.py $(if $(QUICK),--quick,)
+	$(PY) benchmarks/eventsourcing.py $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info demo-data

@@ -151,6 +151,14 @@ class _Work:
         self.passes = 0
         self.damaged: CorruptLogError | None = None
 
+    def add(self, other: _Work) -> None:
+        """Count another chunk's work in."""
+        for name in ("examined", "stored", "removed", "tombstones", "rewritten", "deleted"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.nbytes += other.nbytes
+        self.passes += other.passes
+        self.damaged = self.damaged or other.damaged
+
     def result(self) -> CompactionResult:
         return CompactionResult(
             self.passes, self.removed, self.tombstones, self.rewritten, self.deleted, self.nbytes
@@ -696,26 +704,29 @@ class CompactionAdmin(LogBase):
     def _compact_partition(
         self, topic: str, topic_id: int, partition: int, now_ms: int | None
     ) -> _Work:
-        work = _Work()
-        started = False  # a pass begun by this call
+        total = _Work()
+        started = False  # a pass begun by this call (and committed)
         dbs = self._dbs
 
-        def chunk(txn: Any) -> bool:
-            nonlocal started
+        def chunk(txn: Any) -> tuple[bool, bool, _Work]:
+            # Everything an attempt learns is returned, not kept: the storage layer may
+            # run this again (after growing the map), and only a committed attempt counts.
+            work = _Work()
             try:
                 info = self._catalog.get(txn, topic, writing=True)
             except TopicNotFoundError:
-                return False
+                return False, False, work
             if info.topic_id != topic_id or not info.config.compacted:
-                return False
+                return False, False, work
             state = self._reader.state(txn, info, partition)
             keyindex = self._keyindex
             assert keyindex is not None  # a writable log has the keys sub-database
             now = now_ms if now_ms is not None else _retention.now_ms()
+            began = False
             if not state.compacting:
                 if started or not start_pass(txn, dbs, info, partition, state, now):
-                    return False
-                started = True
+                    return False, False, work
+                began = True
             more = run_chunk(
                 txn,
                 dbs,
@@ -730,8 +741,12 @@ class CompactionAdmin(LogBase):
                 max_bytes=EXPLICIT_BYTES,
             )
             txn.put(state_key(topic_id, partition), state.pack(), db=dbs[b"batches"])
-            return more or not started
+            # A pass found running is finished first; then one of this call's own.
+            return more or not (started or began), began, work
 
-        while self._write(chunk, f"compacting topic {topic!r}", exclusive=True):
-            pass
-        return work
+        while True:
+            again, began, work = self._write(chunk, f"compacting topic {topic!r}", exclusive=True)
+            total.add(work)
+            started = started or began
+            if not again:
+                return total

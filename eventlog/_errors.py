@@ -277,3 +277,25 @@ class ConcurrencyError(EventLogError, RuntimeError):
     key: bytes
     expected_version: int
     actual_version: int
+
+
+class DuplicateSequenceError(EventLogError, RuntimeError):
+    """An idempotent append (``producer_id`` + ``sequence``) retried records that were
+    written already, too long ago for their metadata to be returned. Nothing was written
+    again: for a retry this means success.
+
+    Attributes:
+        producer_id, sequence: the append's.
+        last_sequence: the producer's last sequence in that partition.
+    """
+
+
+class OutOfOrderSequenceError(EventLogError, RuntimeError):
+    """An idempotent append's sequence neither follows the producer's last sequence in the
+    partition nor repeats sequences already written (a gap or an overlap). Nothing was
+    written.
+
+    Attributes:
+        producer_id, sequence: the append's.
+        last_sequence: the producer's last sequence in that partition.
+    """

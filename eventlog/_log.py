@@ -29,6 +29,12 @@ from ._errors import (
     TopicNotFoundError,
 )
 from ._group_admin import GroupAdmin
+from ._idempotence import (
+    check_producer,
+    check_producer_append,
+    last_sequence,
+    record_append,
+)
 from ._keyindex import INDEX_FORMAT, INDEX_MARKER, KeyIndex, index_existing_topics
 from ._logbase import LogBase
 from ._partitioner import default_partition
@@ -285,6 +291,8 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         timestamp: int | None = None,
         headers: HeadersInput | None = None,
         expected_version: int | None = None,
+        producer_id: str | None = None,
+        sequence: int | None = None,
     ) -> RecordMetadata:
         """Append one record and return where it was stored.
 
@@ -301,6 +309,10 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
                 (how many records have been appended with that key; 0: none yet) is this
                 (needs a key and a topic with a key index: ``key_index=True`` or
                 compacted).
+            producer_id, sequence: an idempotent append: a stable producer id and this
+                record's sequence number in its partition (see :meth:`last_sequence`). A
+                retry of a record already written writes nothing and returns the original
+                metadata.
 
         Returns:
             RecordMetadata(topic, partition, offset, timestamp); the record is durable per
@@ -308,16 +320,21 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
 
         Raises:
             ConcurrencyError: the key is at another version (nothing is written).
+            OutOfOrderSequenceError, DuplicateSequenceError: see ``producer_id``.
             TopicNotFoundError, PartitionNotFoundError, InvalidRecordError,
             RecordTooLargeError: nothing is written.
         """
         self._check()
-        if expected_version is not None:
-            if type(key) is not bytes:
-                raise InvalidArgumentError(
-                    "expected_version needs a key (bytes): a version counts one key's records",
-                    topic=topic if isinstance(topic, str) else None,
-                )
+        producer = check_producer(producer_id, sequence)
+        if expected_version is not None or producer is not None:
+            expected = None
+            if expected_version is not None:
+                if type(key) is not bytes:
+                    raise InvalidArgumentError(
+                        "expected_version needs a key (bytes): a version counts one key's records",
+                        topic=topic if isinstance(topic, str) else None,
+                    )
+                expected = check_expected_versions({key: expected_version}, topic)
             return self._append(
                 topic,
                 (value,),
@@ -325,7 +342,8 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
                 (partition,),
                 (timestamp,),
                 (headers,) if headers is not None else None,
-                check_expected_versions({key: expected_version}, topic),
+                expected,
+                producer,
             )[0]
         info = self._catalog.cached(topic) if type(topic) is str else None
         if (
@@ -414,6 +432,8 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         records: Iterable[NewRecord],
         *,
         expected_versions: Mapping[bytes, int] | None = None,
+        producer_id: str | None = None,
+        sequence: int | None = None,
     ) -> BatchMetadata:
         """Append many records atomically: all are written, or none.
 
@@ -426,6 +446,9 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
             expected_versions: optimistic concurrency, ``{key: version}``: append only if
                 each key is at that version before the batch (several records of one key
                 take the following versions). Needs a topic with a key index.
+            producer_id, sequence: an idempotent append (all records to one partition):
+                the records take sequence numbers ``sequence .. sequence + n - 1``; a retry
+                writes nothing and returns the original metadata (see :meth:`append`).
 
         Returns:
             A sequence with one RecordMetadata per record, in input order (built lazily,
@@ -437,11 +460,10 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
             RecordTooLargeError: nothing is written.
         """
         self._check()
-        expected = (
-            check_expected_versions(expected_versions, topic)
-            if expected_versions is not None
-            else None
-        )
+        expected = None
+        if expected_versions is not None:
+            expected = check_expected_versions(expected_versions, topic)
+        producer = check_producer(producer_id, sequence)
         if not isinstance(records, list | tuple):
             given: object = records  # the annotation is a promise callers may break
             if isinstance(given, str | bytes) or not isinstance(given, Iterable):
@@ -461,7 +483,9 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
                         topic=topic if isinstance(topic, str) else None,
                     )
         values, keys, partitions, timestamps, headers = zip(*records, strict=False)
-        return self._append(topic, values, keys, partitions, timestamps, headers, expected)
+        return self._append(
+            topic, values, keys, partitions, timestamps, headers, expected, producer
+        )
 
     def append_columns(
         self,
@@ -526,8 +550,11 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         timestamps: Iterable[Any] | Uniform,
         headers: Sequence[Any] | None,
         expected: Mapping[bytes, int] | None = None,
+        producer: tuple[str, int] | None = None,
     ) -> BatchMetadata:
-        prepared = self._prepare(topic, values, keys, partitions, timestamps, headers, expected)
+        prepared = self._prepare(
+            topic, values, keys, partitions, timestamps, headers, expected, producer
+        )
         bases = self._write(
             lambda txn: self._write_prepared(txn, prepared), f"appending to topic {topic!r}"
         )
@@ -542,6 +569,7 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
         timestamps: Iterable[Any] | Uniform,
         headers: Sequence[Any] | None,
         expected: Mapping[bytes, int] | None = None,
+        producer: tuple[str, int] | None = None,
     ) -> PreparedAppend:
         """Validate, partition and encode an append before its write transaction (so that
         compression overlaps other writers' commits). Raises for bad input."""
@@ -579,9 +607,22 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
             groups = self._appender.partition(info, n, cols)
         if expected:
             self._appender.expected_partitions(info, groups, expected)  # bad input: now
+        if producer is not None and len(groups) != 1:
+            raise InvalidArgumentError(
+                f"an idempotent append (producer_id, sequence) goes to one partition; these "
+                f"records go to partitions {sorted(g.partition for g in groups)} (give "
+                f"partition=, or append per partition)",
+                topic=topic,
+            )
         self._appender.encode(info, groups)
         return PreparedAppend(
-            topic, info, n, groups, (values, keys, partitions, timestamps, headers, now), expected
+            topic,
+            info,
+            n,
+            groups,
+            (values, keys, partitions, timestamps, headers, now),
+            expected,
+            producer,
         )
 
     def _write_prepared(self, txn: Any, prepared: PreparedAppend) -> list[tuple[int, int]]:
@@ -602,9 +643,71 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
             appender.encode(current, regroup)
             prepared.groups[:] = regroup
             info = current
+        producer = prepared.producer
+        if producer is not None:
+            if len(prepared.groups) != 1:
+                raise InvalidArgumentError(
+                    "an idempotent append (producer_id, sequence) goes to one partition",
+                    topic=info.name,
+                )
+            group = prepared.groups[0]
+            original = check_producer_append(
+                txn,
+                self._dbs[b"producers"],
+                producer,
+                info.name,
+                info.topic_id,
+                group.partition,
+                prepared.n,
+            )
+            if original is not None:
+                # A retry of an append already written: its original metadata, no write.
+                group.timestamps = self._original_timestamps(
+                    txn, info, group.partition, original, prepared.n, group.timestamps
+                )
+                return [(group.partition, original)]
         if prepared.expected:
             appender.check_versions(txn, info, prepared.groups, prepared.expected)
-        return appender.write_groups(txn, info, prepared.groups)
+        written = appender.write_groups(txn, info, prepared.groups)
+        if producer is not None:
+            partition, base = written[0]
+            record_append(
+                txn, self._dbs[b"producers"], producer, info.topic_id, partition, prepared.n, base
+            )
+        return written
+
+    def _original_timestamps(
+        self, txn: Any, info: TopicInfo, partition: int, base: int, count: int, fallback: Any
+    ) -> Any:
+        """The timestamps of the records an earlier append wrote at ``base`` (``fallback``
+        when they are gone or no longer dense: retention or compaction removed some)."""
+        cursor = txn.cursor(db=self._batches_db)
+        batch = self._reader.batch_at(txn, cursor, info, partition, base)
+        if batch is None or batch.base_offset != base or batch.count < count:
+            return fallback
+        if list(batch.offsets[:count]) != list(range(base, base + count)):
+            return fallback
+        return list(batch.timestamps[:count])
+
+    def last_sequence(self, producer_id: str, topic: str, partition: int) -> int:
+        """The last sequence number an idempotent producer wrote to a partition (-1: none
+        yet): where a restarted writer that lost track resumes (``sequence=last + 1``).
+
+        Raises:
+            TopicNotFoundError, PartitionNotFoundError, InvalidArgumentError.
+        """
+        self._check()
+        check_producer(producer_id, 0)
+        pdb = self._dbs.get(b"producers")
+
+        def run(txn: Any) -> int:
+            info = self._info(txn, topic)
+            self._reader.state(txn, info, partition)  # validates the partition
+            if pdb is None:
+                return -1
+            return last_sequence(txn, pdb, producer_id, info.topic_id, partition)
+
+        return self._storage.read(run, f"reading producer {producer_id!r}'s sequence")
 
     # ------------------------------------------------------------------ reading
 

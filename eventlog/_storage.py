@@ -56,10 +56,11 @@ DB_NAMES: Final = (
     b"members",
     b"keys",
     b"tombstones",
+    b"producers",
 )
 # Added after the first logs were written: a read-only open of an older log (which cannot
 # create them) treats them as empty.
-LATER_DB_NAMES: Final = frozenset({b"groups", b"members", b"keys", b"tombstones"})
+LATER_DB_NAMES: Final = frozenset({b"groups", b"members", b"keys", b"tombstones", b"producers"})
 # The key index holds, per key, the offsets of its records as sorted fixed-size duplicates.
 _DUPSORT_DBS: Final = frozenset({b"keys"})
 

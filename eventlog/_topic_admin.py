@@ -24,6 +24,7 @@ from ._errors import (
     TopicExistsError,
 )
 from ._group_admin import forget_topic_offsets
+from ._idempotence import forget_topic as forget_producers
 from ._keyindex import KeyIndex, build_index, drop_tombstones
 from ._logbase import LogBase
 from ._records import (
@@ -318,6 +319,7 @@ class TopicAdmin(LogBase):
                             break
             KeyIndex(self._dbs).drop(txn, info.topic_id)
             drop_tombstones(txn, self._dbs[b"tombstones"], info.topic_id, None, 0)
+            forget_producers(txn, self._dbs[b"producers"], info.topic_id)
             txn.delete(name.encode(), db=topics)
             forget_topic_offsets(txn, self._dbs, info.topic_id)
             Catalog.bump(txn, meta)

@@ -16,11 +16,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._errors import (
+    CommitFailedError,
     IllegalStateError,
     InvalidArgumentError,
     InvalidRecordError,
 )
 from ._groups import OffsetAndMetadata, commit_offsets, validate_group, validate_offsets
+from ._idempotence import check_producer
 from ._membership import now_ms, offsets_by_id
 from ._records import HeadersInput, NewRecord, RecordMetadata, TopicPartition
 from ._write import PreparedAppend, check_expected_versions
@@ -74,15 +76,19 @@ class Transaction:
         timestamp: int | None = None,
         headers: HeadersInput | None = None,
         expected_version: int | None = None,
+        producer_id: str | None = None,
+        sequence: int | None = None,
     ) -> None:
-        """Add one record (see :meth:`eventlog.Log.append`; ``expected_version`` is checked
-        at the commit, against what the transaction sees).
+        """Add one record (see :meth:`eventlog.Log.append`; ``expected_version`` and an
+        idempotent ``producer_id``/``sequence`` are checked at the commit, against what
+        the transaction sees; a retried idempotent append is skipped there).
 
         Raises:
             InvalidRecordError, TopicNotFoundError, PartitionNotFoundError, ...: the record
                 is not acceptable (the transaction stays open without it).
         """
         self._check_open()
+        producer = check_producer(producer_id, sequence)
         expected = None
         if expected_version is not None:
             if type(key) is not bytes:
@@ -91,17 +97,18 @@ class Transaction:
                     topic=topic if isinstance(topic, str) else None,
                 )
             expected = check_expected_versions({key: expected_version}, topic)
-        self._prepared.append(
-            self._log._prepare(
-                topic,
-                (value,),
-                (key,),
-                (partition,),
-                (timestamp,),
-                (headers,) if headers is not None else None,
-                expected,
-            )
+        prepared = self._log._prepare(
+            topic,
+            (value,),
+            (key,),
+            (partition,),
+            (timestamp,),
+            (headers,) if headers is not None else None,
+            expected,
+            producer,
         )
+        prepared.single = True  # may be stored with its neighbours (see _coalesced)
+        self._prepared.append(prepared)
 
     def append_batch(
         self,
@@ -109,9 +116,12 @@ class Transaction:
         records: Iterable[NewRecord],
         *,
         expected_versions: Mapping[bytes, int] | None = None,
+        producer_id: str | None = None,
+        sequence: int | None = None,
     ) -> None:
         """Add several records (see :meth:`eventlog.Log.append_batch`)."""
         self._check_open()
+        producer = check_producer(producer_id, sequence)
         expected = (
             check_expected_versions(expected_versions, topic)
             if expected_versions is not None
@@ -128,7 +138,9 @@ class Transaction:
             return
         values, keys, partitions, timestamps, headers = zip(*records, strict=False)
         self._prepared.append(
-            self._log._prepare(topic, values, keys, partitions, timestamps, headers, expected)
+            self._log._prepare(
+                topic, values, keys, partitions, timestamps, headers, expected, producer
+            )
         )
 
     def commit_offsets(
@@ -171,7 +183,12 @@ class Transaction:
             strict = offsets is not None
 
             def fenced(txn: Any) -> None:
-                membership.commit_in(txn, wanted, strict=strict, member_id=member_id)
+                try:
+                    membership.commit_in(txn, wanted, strict=strict, member_id=member_id)
+                except CommitFailedError:
+                    with membership.lock:
+                        membership.dirty = True  # the next poll looks at the group again
+                    raise
 
             def done() -> None:
                 for tp, (offset, _m) in wanted.items():
@@ -209,7 +226,7 @@ class Transaction:
         self._check_open()
         self._check_not_held("commit")
         log = self._log
-        prepared = self._prepared
+        prepared = self._coalesced()
         commits = self._commits
 
         def write(txn: Any) -> list[list[tuple[int, int]]]:
@@ -231,6 +248,48 @@ class Transaction:
         for after in self._after:
             after()
         return results
+
+    def _coalesced(self) -> list[PreparedAppend]:
+        """The appends to write, with each run of consecutive single-record appends to one
+        topic (no expected version, not idempotent) prepared again as one append, so that
+        they are stored as one batch per partition instead of a batch per record (what a
+        processor's handler appending an output per input produces)."""
+        out: list[PreparedAppend] = []
+        run: list[PreparedAppend] = []
+
+        def flush() -> None:
+            if len(run) == 1:
+                out.append(run[0])
+            elif run:
+                columns = [p.columns for p in run]
+                headers = (
+                    None
+                    if all(c[4] is None for c in columns)
+                    else [c[4][0] if c[4] is not None else None for c in columns]
+                )
+                out.append(
+                    self._log._prepare(
+                        run[0].topic,
+                        [c[0][0] for c in columns],
+                        [c[1][0] for c in columns],
+                        [c[2][0] for c in columns],
+                        [c[3][0] for c in columns],
+                        headers,
+                    )
+                )
+            run.clear()
+
+        for p in self._prepared:
+            simple = p.n == 1 and p.expected is None and p.producer is None and p.single
+            if simple and run and run[0].topic != p.topic:
+                flush()
+            if simple:
+                run.append(p)
+            else:
+                flush()
+                out.append(p)
+        flush()
+        return out
 
     def abort(self) -> None:
         """Discard everything added; nothing is written. Calling it again does nothing.
@@ -280,7 +339,11 @@ class Transaction:
         tb: TracebackType | None,
     ) -> None:
         if exc_type is not None:
-            self.abort()
+            # (Not abort(): its check would replace the block's exception.)
+            if self._state == "open":
+                self._state = "aborted"
+            self._prepared = []
+            self._commits = []
             return
         if self._state == "open":
             self.commit()

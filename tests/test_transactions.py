@@ -930,3 +930,28 @@ def test_sigkill_stress_transactions(tmp_path: Path) -> None:
     assert harness.outcomes.get("mid", 0) > 10
     assert harness.outcomes.get("acked", 0) > 10
 
+
+
+def test_single_appends_of_a_transaction_are_stored_as_one_batch_per_partition(
+    tmp_path: Path,
+) -> None:
+    """Consecutive tx.append() calls to one topic are written as one batch per partition
+    (a processor appending one output per input must not store a batch per record), in
+    the order added, with their metadata in that order."""
+    with eventlog.open(tmp_path / "log", durability="off") as log:
+        log.create_topic("out", partitions=2)
+        log.create_topic("other")
+        with log.transaction() as tx:
+            for i in range(10):
+                headers = [("i", b"%d" % i)] if i == 3 else None
+                tx.append("out", b"%d" % i, partition=i % 2, headers=headers)
+            tx.append("other", b"x")
+            tx.append("out", b"last", partition=0)
+        assert [m.topic for m in tx.results] == ["out"] * 10 + ["other", "out"]
+        assert [m.partition for m in tx.results[:10]] == [i % 2 for i in range(10)]
+        parts = log.describe_topic("out").partitions
+        assert [p.batches for p in parts] == [2, 1]  # the run of 10, then "last"
+        stored = {(r.partition, r.offset): (r.value, r.headers) for r in log.scan("out")}
+        for meta, i in zip(tx.results[:10], range(10), strict=True):
+            assert stored[(meta.partition, meta.offset)][0] == b"%d" % i
+        assert stored[(1, 1)][1] == (("i", b"3"),)
