@@ -15,11 +15,13 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._catalog import MAX_TIMESTAMP as MAX_TS
 from ._errors import (
     CommitFailedError,
     IllegalStateError,
     InvalidArgumentError,
     InvalidRecordError,
+    PartitionNotFoundError,
 )
 from ._groups import OffsetAndMetadata, commit_offsets, validate_group, validate_offsets
 from ._idempotence import check_producer
@@ -50,7 +52,8 @@ class Transaction:
 
     def __init__(self, log: Log) -> None:
         self._log = log
-        self._prepared: list[PreparedAppend] = []
+        # Prepared appends, and plain single appends (checked, prepared at the commit).
+        self._prepared: list[PreparedAppend | tuple[Any, ...]] = []
         self._commits: list[Any] = []  # callables run in the write transaction
         self._after: list[Any] = []  # callables run after a successful commit
         self._state = "open"
@@ -97,18 +100,46 @@ class Transaction:
                     topic=topic if isinstance(topic, str) else None,
                 )
             expected = check_expected_versions({key: expected_version}, topic)
-        prepared = self._log._prepare(
+        row = (
             topic,
             (value,),
             (key,),
             (partition,),
             (timestamp,),
             (headers,) if headers is not None else None,
-            expected,
-            producer,
         )
-        prepared.single = True  # may be stored with its neighbours (see _coalesced)
-        self._prepared.append(prepared)
+        if expected is not None or producer is not None:
+            self._prepared.append(self._log._prepare(*row, expected, producer))
+            return
+        # A plain append is only checked now (every error it can have); it is partitioned
+        # and encoded at the commit, together with its neighbours to the same topic (see
+        # _coalesced), so a handler appending an output per input pays little per record.
+        log = self._log
+        info = log._catalog.cached(topic) if type(topic) is str else None
+        if info is None:
+            info = log._storage.read(
+                lambda txn: log._info(txn, topic), f"appending to topic {topic!r}"
+            )
+        if not (
+            headers is None
+            and (type(value) is bytes or value is None)
+            and (key is None or type(key) is bytes)
+            and (partition is None or (type(partition) is int and partition >= 0))
+            and (timestamp is None or (type(timestamp) is int and 0 <= timestamp <= MAX_TS))
+            and (key is not None or not info.config.compacted)
+            and len(value or b"") + len(key or b"") <= info.config.max_message_bytes
+        ):
+            # Not plainly valid (the common case, checked above): the full check, which
+            # says what is wrong.
+            log._appender.validate(info, 1, *row[1:], now_ms())
+        if partition is not None and partition >= info.partitions:
+            raise PartitionNotFoundError(
+                f"partition {partition} does not exist; topic {topic!r} has partitions "
+                f"0..{info.partitions - 1}",
+                topic=topic,
+                partition=partition,
+            )
+        self._prepared.append(row)
 
     def append_batch(
         self,
@@ -226,6 +257,7 @@ class Transaction:
         self._check_open()
         self._check_not_held("commit")
         log = self._log
+        self._state = "failed"  # until the write succeeds
         prepared = self._coalesced()
         commits = self._commits
 
@@ -235,7 +267,6 @@ class Transaction:
                 run(txn)
             return bases
 
-        self._state = "failed"  # until the write succeeds
         if prepared or commits:
             bases = log._write(write, "committing a transaction")
         else:
@@ -250,44 +281,40 @@ class Transaction:
         return results
 
     def _coalesced(self) -> list[PreparedAppend]:
-        """The appends to write, with each run of consecutive single-record appends to one
-        topic (no expected version, not idempotent) prepared again as one append, so that
-        they are stored as one batch per partition instead of a batch per record (what a
-        processor's handler appending an output per input produces)."""
+        """The appends to write: each run of consecutive plain single appends to one topic
+        prepared as one append (stored as one batch per partition, in the order added),
+        the others as they were prepared."""
         out: list[PreparedAppend] = []
-        run: list[PreparedAppend] = []
+        run: list[tuple[Any, ...]] = []
 
         def flush() -> None:
-            if len(run) == 1:
-                out.append(run[0])
-            elif run:
-                columns = [p.columns for p in run]
-                headers = (
-                    None
-                    if all(c[4] is None for c in columns)
-                    else [c[4][0] if c[4] is not None else None for c in columns]
+            if not run:
+                return
+            headers = (
+                None
+                if all(r[5] is None for r in run)
+                else [r[5][0] if r[5] is not None else None for r in run]
+            )
+            out.append(
+                self._log._prepare(
+                    run[0][0],
+                    [r[1][0] for r in run],
+                    [r[2][0] for r in run],
+                    [r[3][0] for r in run],
+                    [r[4][0] for r in run],
+                    headers,
                 )
-                out.append(
-                    self._log._prepare(
-                        run[0].topic,
-                        [c[0][0] for c in columns],
-                        [c[1][0] for c in columns],
-                        [c[2][0] for c in columns],
-                        [c[3][0] for c in columns],
-                        headers,
-                    )
-                )
+            )
             run.clear()
 
-        for p in self._prepared:
-            simple = p.n == 1 and p.expected is None and p.producer is None and p.single
-            if simple and run and run[0].topic != p.topic:
-                flush()
-            if simple:
-                run.append(p)
+        for item in self._prepared:
+            if isinstance(item, tuple):
+                if run and run[0][0] != item[0]:
+                    flush()
+                run.append(item)
             else:
                 flush()
-                out.append(p)
+                out.append(item)
         flush()
         return out
 
@@ -349,7 +376,8 @@ class Transaction:
             self.commit()
 
     def __repr__(self) -> str:
+        records = sum(1 if isinstance(p, tuple) else p.n for p in self._prepared)
         return (
-            f"<eventlog.Transaction {self._state}: {sum(p.n for p in self._prepared)} records, "
+            f"<eventlog.Transaction {self._state}: {records} records, "
             f"{len(self._commits)} offset commits>"
         )

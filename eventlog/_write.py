@@ -569,7 +569,7 @@ def check_expected_versions(expected: object, topic: object) -> dict[bytes, int]
 class PreparedAppend:
     """An append validated, partitioned and encoded, waiting for its write transaction."""
 
-    __slots__ = ("columns", "expected", "groups", "info", "n", "producer", "single", "topic")
+    __slots__ = ("columns", "expected", "groups", "info", "n", "producer", "topic")
 
     def __init__(
         self,
@@ -582,7 +582,6 @@ class PreparedAppend:
         producer: tuple[str, int] | None = None,
     ) -> None:
         self.producer = producer  # (producer id, first sequence): an idempotent append
-        self.single = False  # a transaction's one-record append (may be coalesced)
         self.topic = topic
         self.info = info
         self.n = n
