@@ -53,7 +53,15 @@ from ._topic_admin import TopicAdmin, _check_int
 from ._topics import (
     validate_topic_name,
 )
-from ._write import Appender, PreparedAppend, Uniform, check_expected_versions, new_group
+from ._write import (
+    Appender,
+    PreparedAppend,
+    Uniform,
+    check_expected_versions,
+    new_group,
+    plainly_valid,
+    single_expected,
+)
 
 if TYPE_CHECKING:
     from ._consumer import Consumer
@@ -325,16 +333,7 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
             RecordTooLargeError: nothing is written.
         """
         self._check()
-        producer = check_producer(producer_id, sequence)
-        if expected_version is not None or producer is not None:
-            expected = None
-            if expected_version is not None:
-                if type(key) is not bytes:
-                    raise InvalidArgumentError(
-                        "expected_version needs a key (bytes): a version counts one key's records",
-                        topic=topic if isinstance(topic, str) else None,
-                    )
-                expected = check_expected_versions({key: expected_version}, topic)
+        if expected_version is not None or producer_id is not None or sequence is not None:
             return self._append(
                 topic,
                 (value,),
@@ -342,20 +341,11 @@ class Log(TopicAdmin, GroupAdmin, RetentionAdmin, CompactionAdmin, KeyLookup, Ch
                 (partition,),
                 (timestamp,),
                 (headers,) if headers is not None else None,
-                expected,
-                producer,
+                single_expected(key, expected_version, topic),
+                check_producer(producer_id, sequence),
             )[0]
         info = self._catalog.cached(topic) if type(topic) is str else None
-        if (
-            info is not None
-            and headers is None
-            and (type(value) is bytes or value is None)
-            and (key is None or type(key) is bytes)
-            and (partition is None or (type(partition) is int and 0 <= partition < info.partitions))
-            and (timestamp is None or (type(timestamp) is int and 0 <= timestamp <= MAX_TIMESTAMP))
-            and (key is not None or not info.config.compacted)
-            and len(value or b"") + len(key or b"") <= info.config.max_message_bytes
-        ):
+        if info is not None and plainly_valid(info, value, key, partition, timestamp, headers):
             try:
                 return self._append_one(info, value, key, partition, timestamp)
             except _TopicChanged:

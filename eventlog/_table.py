@@ -15,6 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from ._catalog import TopicInfo
+from ._codec import DecodedBatch
 from ._errors import CorruptLogError, InvalidArgumentError, InvalidRecordError
 from ._keyindex import (
     PREFIX,
@@ -72,11 +73,19 @@ def _keys_db(log: LogBase, info: TopicInfo) -> Any:
 
 
 def _record_at(
-    txn: Any, reader: Reader, info: TopicInfo, partition: int, offset: int, key: bytes | None
+    txn: Any,
+    reader: Reader,
+    info: TopicInfo,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    batch: DecodedBatch | None = None,
 ) -> Record:
-    """The record an index entry names; a mismatch is damage, never returned as data."""
-    cursor = txn.cursor(db=reader._batches_db)
-    batch = reader.batch_at(txn, cursor, info, partition, offset)
+    """The record an index entry names (looked for in ``batch`` when it spans the offset:
+    a key's records often share batches); a mismatch is damage, never returned as data."""
+    if batch is None or not batch.base_offset <= offset <= batch.last_offset:
+        cursor = txn.cursor(db=reader._batches_db)
+        batch = reader.batch_at(txn, cursor, info, partition, offset)
     if batch is not None:
         i = batch.index_of(offset)
         if i < batch.count and batch.offsets[i] == offset:
@@ -167,26 +176,9 @@ def _key_page(
     for offset in offsets:
         if offset < log_start:
             continue
-        if batch is None or offset > batch.last_offset:  # a key's records share batches
+        if batch is None or offset > batch.last_offset:
             batch = reader.batch_at(txn, bcursor, info, partition, offset)
-        i = batch.index_of(offset) if batch is not None else 0
-        if batch is None or i >= batch.count or batch.offsets[i] != offset:
-            out.append(_record_at(txn, reader, info, partition, offset, key))  # raises
-            continue
-        if batch.keys[i] != key:
-            _record_at(txn, reader, info, partition, offset, key)  # raises: damage
-        headers = batch.headers[i] if batch.headers is not None else ()
-        out.append(
-            Record(
-                info.name,
-                partition,
-                offset,
-                batch.timestamps[i],
-                key,
-                batch.values[i],
-                headers,
-            )
-        )
+        out.append(_record_at(txn, reader, info, partition, offset, key, batch))
     return out, (after if found else None)
 
 

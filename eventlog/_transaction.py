@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._catalog import MAX_TIMESTAMP as MAX_TS
 from ._errors import (
     CommitFailedError,
     IllegalStateError,
@@ -27,7 +26,7 @@ from ._groups import OffsetAndMetadata, commit_offsets, validate_group, validate
 from ._idempotence import check_producer
 from ._membership import now_ms, offsets_by_id
 from ._records import HeadersInput, NewRecord, RecordMetadata, TopicPartition
-from ._write import PreparedAppend, check_expected_versions
+from ._write import PreparedAppend, check_expected_versions, plainly_valid, single_expected
 
 if TYPE_CHECKING:
     from ._consumer import Consumer
@@ -92,14 +91,7 @@ class Transaction:
         """
         self._check_open()
         producer = check_producer(producer_id, sequence)
-        expected = None
-        if expected_version is not None:
-            if type(key) is not bytes:
-                raise InvalidArgumentError(
-                    "expected_version needs a key (bytes): a version counts one key's records",
-                    topic=topic if isinstance(topic, str) else None,
-                )
-            expected = check_expected_versions({key: expected_version}, topic)
+        expected = single_expected(key, expected_version, topic)
         row = (
             topic,
             (value,),
@@ -120,18 +112,8 @@ class Transaction:
             info = log._storage.read(
                 lambda txn: log._info(txn, topic), f"appending to topic {topic!r}"
             )
-        if not (
-            headers is None
-            and (type(value) is bytes or value is None)
-            and (key is None or type(key) is bytes)
-            and (partition is None or (type(partition) is int and partition >= 0))
-            and (timestamp is None or (type(timestamp) is int and 0 <= timestamp <= MAX_TS))
-            and (key is not None or not info.config.compacted)
-            and len(value or b"") + len(key or b"") <= info.config.max_message_bytes
-        ):
-            # Not plainly valid (the common case, checked above): the full check, which
-            # says what is wrong.
-            log._appender.validate(info, 1, *row[1:], now_ms())
+        if not plainly_valid(info, value, key, partition, timestamp, headers):
+            log._appender.validate(info, 1, *row[1:], now_ms())  # says what is wrong
         if partition is not None and partition >= info.partitions:
             raise PartitionNotFoundError(
                 f"partition {partition} does not exist; topic {topic!r} has partitions "

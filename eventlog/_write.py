@@ -541,6 +541,42 @@ class Appender:
         return out
 
 
+def plainly_valid(
+    info: TopicInfo,
+    value: object,
+    key: object,
+    partition: object,
+    timestamp: object,
+    headers: object,
+) -> bool:
+    """Whether one record is plainly acceptable for ``info`` (the common case, decided by
+    a few type checks; otherwise :meth:`Appender.validate` says what is wrong)."""
+    return (
+        headers is None
+        and (type(value) is bytes or value is None)
+        and (key is None or type(key) is bytes)
+        and (partition is None or (type(partition) is int and 0 <= partition < info.partitions))
+        and (timestamp is None or (type(timestamp) is int and 0 <= timestamp <= MAX_TIMESTAMP))
+        and (key is not None or not info.config.compacted)
+        and len(value or b"") + len(key or b"") <= info.config.max_message_bytes
+    )
+
+
+def single_expected(
+    key: object, expected_version: object, topic: object
+) -> dict[bytes, int] | None:
+    """The ``{key: version}`` of a one-record append with ``expected_version`` (None
+    without one)."""
+    if expected_version is None:
+        return None
+    if type(key) is not bytes:
+        raise InvalidArgumentError(
+            "expected_version needs a key (bytes): a version counts one key's records",
+            topic=topic if isinstance(topic, str) else None,
+        )
+    return check_expected_versions({key: expected_version}, topic)
+
+
 def check_expected_versions(expected: object, topic: object) -> dict[bytes, int]:
     """Validate ``{key: expected version}``."""
     where = topic if isinstance(topic, str) else None
