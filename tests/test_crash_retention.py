@@ -158,10 +158,11 @@ class Harness:
         # (topic, partition) -> {a batch's end (last offset + 1): its size_bytes}, for every
         # batch seen stored after some kill.
         self.batch_bytes: dict[TP, dict[int, int]] = {tp: {} for tp in self.acked}
-        # Upper bounds on MANUAL_TOPIC's log start: every delete_records offset and time
-        # retention cut the writers started (acknowledged or in flight).
-        self.delete_intents: dict[int, int] = dict.fromkeys(range(PARTITIONS), 0)
-        self.cut_intents: list[int] = []
+        # Upper bounds on MANUAL_TOPIC's log start: every delete_records call ("D",
+        # partition, before) and time retention cut ("T", cut, 0) the writers started
+        # (acknowledged or in flight), in the order they ran: their effects compose (a cut
+        # after a delete_records removes expired batches from the new log start on).
+        self.intents: list[tuple[str, int, int]] = []
         # Lower bounds: acknowledged delete_records offsets.
         self.deleted_to: dict[int, int] = dict.fromkeys(range(PARTITIONS), 0)
         # Coverage counters.
@@ -217,9 +218,9 @@ class Harness:
                 self.acked_records += 1
             elif fields[:2] == [b"I", b"D"]:
                 p, before = int(fields[2]), int(fields[3])
-                self.delete_intents[p] = max(self.delete_intents[p], before)
+                self.intents.append(("D", p, before))
             elif fields[:2] == [b"I", b"T"]:
-                self.cut_intents.append(int(fields[2]))
+                self.intents.append(("T", int(fields[2]), 0))
             elif fields[0] == b"D":
                 p, before, got = map(int, fields[1:])
                 assert got >= before, f"delete_records({p}, {before}) returned {got} {ctx}"
@@ -338,12 +339,18 @@ class Harness:
             assert start >= self.deleted_to[p], \
                 f"log start {start} below an acknowledged delete_records({self.deleted_to[p]})" \
                 f" {ctx}"
-            allowed = self.delete_intents[p]
-            for cut in self.cut_intents:
-                # Time retention keeps every batch from the first one whose largest
-                # timestamp is >= cut: at least from the first acknowledged such record.
-                later = [o for o, rec in acked.items() if rec[0] >= cut]
-                allowed = max(allowed, min(later) if later else end)
+            allowed = 0
+            for kind, a, b in self.intents:
+                if kind == "D":
+                    if a == p:
+                        allowed = max(allowed, b)
+                    continue
+                # Time retention removes batches from the log start on while their largest
+                # timestamp is below the cut: it stops at the latest at the first batch
+                # holding a record at or above the log start with a timestamp >= cut, so at
+                # the latest at the first such acknowledged record.
+                later = [o for o, rec in acked.items() if o >= allowed and rec[0] >= a]
+                allowed = min(later) if later else max(allowed, end)
             assert start <= allowed, \
                 f"log start {start} past what retention and delete_records allow ({allowed}) " \
                 f"{ctx}"
