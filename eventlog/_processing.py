@@ -82,26 +82,31 @@ class Processor:
         records = consumer.poll(timeout=timeout, max_records=max_records)
         if not records:
             return 0
-        first: dict[TopicPartition, int] = {}
-        after: dict[TopicPartition, int] = {}
+        # Each partition's first offset and the position after the batch, keyed by plain
+        # tuples (a TopicPartition per record would cost more than the bookkeeping).
+        first: dict[tuple[str, int], int] = {}
+        after: dict[tuple[str, int], int] = {}
         for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            first.setdefault(tp, record.offset)
-            after[tp] = record.offset + 1
+            key = (record.topic, record.partition)
+            if key not in first:
+                first[key] = record.offset
+            after[key] = record.offset + 1
         tx = self._log.transaction()
+        handler = self._handler
         try:
             tx._held_by = "processor"
             try:
                 for record in records:
-                    self._handler(record, tx)
+                    handler(record, tx)
             finally:
                 tx._held_by = None
-            tx.commit_offsets(consumer, after)
+            tx.commit_offsets(consumer, {TopicPartition(*k): o for k, o in after.items()})
             tx.commit()
         except BaseException:
             tx.abort()
             assigned = consumer.assignment()
-            for tp, offset in first.items():
+            for (topic, partition), offset in first.items():
+                tp = TopicPartition(topic, partition)
                 if tp in assigned:
                     consumer.seek(tp, offset)
             raise

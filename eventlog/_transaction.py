@@ -89,31 +89,45 @@ class Transaction:
             InvalidRecordError, TopicNotFoundError, PartitionNotFoundError, ...: the record
                 is not acceptable (the transaction stays open without it).
         """
-        self._check_open()
-        producer = check_producer(producer_id, sequence)
-        expected = single_expected(key, expected_version, topic)
-        row = (
-            topic,
-            (value,),
-            (key,),
-            (partition,),
-            (timestamp,),
-            (headers,) if headers is not None else None,
-        )
-        if expected is not None or producer is not None:
-            self._prepared.append(self._log._prepare(*row, expected, producer))
+        if self._state != "open":
+            raise IllegalStateError(f"this transaction is {self._state}; start a new one")
+        log = self._log
+        log._check()
+        if expected_version is not None or producer_id is not None or sequence is not None:
+            producer = check_producer(producer_id, sequence)
+            expected = single_expected(key, expected_version, topic)
+            self._prepared.append(
+                log._prepare(
+                    topic,
+                    (value,),
+                    (key,),
+                    (partition,),
+                    (timestamp,),
+                    (headers,) if headers is not None else None,
+                    expected,
+                    producer,
+                )
+            )
             return
         # A plain append is only checked now (every error it can have); it is partitioned
         # and encoded at the commit, together with its neighbours to the same topic (see
         # _coalesced), so a handler appending an output per input pays little per record.
-        log = self._log
         info = log._catalog.cached(topic) if type(topic) is str else None
         if info is None:
             info = log._storage.read(
                 lambda txn: log._info(txn, topic), f"appending to topic {topic!r}"
             )
         if not plainly_valid(info, value, key, partition, timestamp, headers):
-            log._appender.validate(info, 1, *row[1:], now_ms())  # says what is wrong
+            log._appender.validate(
+                info,
+                1,
+                (value,),
+                (key,),
+                (partition,),
+                (timestamp,),
+                (headers,) if headers is not None else None,
+                now_ms(),
+            )  # says what is wrong
         if partition is not None and partition >= info.partitions:
             raise PartitionNotFoundError(
                 f"partition {partition} does not exist; topic {topic!r} has partitions "
@@ -121,7 +135,7 @@ class Transaction:
                 topic=topic,
                 partition=partition,
             )
-        self._prepared.append(row)
+        self._prepared.append((topic, value, key, partition, timestamp, headers))
 
     def append_batch(
         self,
@@ -272,19 +286,15 @@ class Transaction:
         def flush() -> None:
             if not run:
                 return
-            headers = (
-                None
-                if all(r[5] is None for r in run)
-                else [r[5][0] if r[5] is not None else None for r in run]
-            )
+            _, values, keys, partitions, timestamps, headers = zip(*run)
             out.append(
                 self._log._prepare(
                     run[0][0],
-                    [r[1][0] for r in run],
-                    [r[2][0] for r in run],
-                    [r[3][0] for r in run],
-                    [r[4][0] for r in run],
-                    headers,
+                    values,
+                    keys,
+                    partitions,
+                    timestamps,
+                    None if all(h is None for h in headers) else headers,
                 )
             )
             run.clear()
