@@ -41,8 +41,8 @@ records and compaction keeps 1 in N/K. Durability classes are those of ``bench.p
    ``--auto-samples``). Each of (b)-(d) first takes ``--before-samples`` appends on its own
    store with nothing running, and its p99 is compared with theirs: p99(with) /
    p99(without), against the issue's target (<= 10x). ``--explicit-records`` also runs (b)
-   and (c) with
-   ``eventlog._compaction.EXPLICIT_RECORDS`` patched to other chunk sizes. Whether a pass
+   and (c) with ``eventlog._compaction.EXPLICIT_RECORDS`` (and ``EXPLICIT_RECORDS_NO_SYNC``,
+   the budget with durability "off") patched to other chunk sizes. Whether a pass
    is running is read from the partition's stored state (private API: compaction progress
    is not in ``describe_topic``), outside the timed calls.
 3. **Steady-state file size under a byte retention**: a topic with ``retention_bytes``
@@ -113,7 +113,7 @@ import json, sys, time
 import eventlog, eventlog._compaction as compaction
 path, durability, topic, chunk = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 if chunk:
-    compaction.EXPLICIT_RECORDS = chunk
+    compaction.EXPLICIT_RECORDS = compaction.EXPLICIT_RECORDS_NO_SYNC = chunk
 with eventlog.open(path, durability=durability) as log:
     print("ready", flush=True)
     sys.stdin.readline()
@@ -559,7 +559,7 @@ class CompactionBench:
                  "ceiling_s": raw_seconds, "eventlog_written_mb": el_mb if flushed else None,
                  "sqlite3_written_mb": sq_mb if flushed else None,
                  "ceiling_written_mb": raw_mb if flushed else None},
-                note=f"log.compact() (EXPLICIT_RECORDS={compaction_module.EXPLICIT_RECORDS:,}): "
+                note=f"log.compact() ({self.chunk_label(0, dur)}): "
                      f"{removed:,} removed, {res.batches_rewritten} batches rewritten, "
                      f"{res.batches_deleted} deleted, {el_seconds:.1f} s; sqlite3 DELETE ... "
                      f"NOT IN (SELECT max(offset) ... GROUP BY key) in one transaction, "
@@ -684,15 +684,17 @@ class CompactionBench:
                                 f"pass runs); the log also holds the {len(self.data.keys):,}"
                                 f"-record topic")
 
-    def chunk_label(self, chunk: int) -> str:
-        records = chunk or compaction_module.EXPLICIT_RECORDS
-        return f"EXPLICIT_RECORDS={records:,}" + ("" if not chunk else " (patched)")
+    def chunk_label(self, chunk: int, dur: Durability) -> str:
+        """The explicit chunk's record budget in this class (patched, or the default)."""
+        name = "EXPLICIT_RECORDS_NO_SYNC" if dur.eventlog == "off" else "EXPLICIT_RECORDS"
+        records = chunk or getattr(compaction_module, name)
+        return f"{name}={records:,}" + ("" if not chunk else " (patched)")
 
     def latency_thread(self, dur: Durability, chunk: int) -> None:
-        self.progress(f"append latency while a thread compacts ({self.chunk_label(chunk)}) "
+        self.progress(f"append latency while a thread compacts ({self.chunk_label(chunk, dur)}) "
                       f"[{dur.name}] ...")
         path = self.copy("el", f"el-latency-thread-{dur.name}")
-        default = compaction_module.EXPLICIT_RECORDS
+        defaults = (compaction_module.EXPLICIT_RECORDS, compaction_module.EXPLICIT_RECORDS_NO_SYNC)
         outcome: dict[str, Any] = {}
         with eventlog.open(path, durability=dur.eventlog) as log:
             before = self.before(log)
@@ -707,6 +709,7 @@ class CompactionBench:
 
             if chunk:
                 compaction_module.EXPLICIT_RECORDS = chunk  # type: ignore[misc]
+                compaction_module.EXPLICIT_RECORDS_NO_SYNC = chunk  # type: ignore[misc]
             try:
                 thread = threading.Thread(target=compact, name="bench-compact")
                 thread.start()
@@ -714,18 +717,19 @@ class CompactionBench:
                                          10**9)
                 thread.join()
             finally:
-                compaction_module.EXPLICIT_RECORDS = default  # type: ignore[misc]
+                (compaction_module.EXPLICIT_RECORDS,  # type: ignore[misc]
+                 compaction_module.EXPLICIT_RECORDS_NO_SYNC) = defaults  # type: ignore[misc]
         shutil.rmtree(path)
         if "error" in outcome:
             raise outcome["error"]
         self.add_latency(f"log.append() while a thread runs log.compact(), "
-                         f"{self.chunk_label(chunk)}", dur, samples, before,
+                         f"{self.chunk_label(chunk, dur)}", dur, samples, before,
                          f"the pass over {len(self.data.keys):,} records took "
                          f"{outcome['seconds']:.1f} s beside the appends")
 
     def latency_process(self, dur: Durability, chunk: int) -> None:
         self.progress(f"append latency while another process compacts "
-                      f"({self.chunk_label(chunk)}) [{dur.name}] ...")
+                      f"({self.chunk_label(chunk, dur)}) [{dur.name}] ...")
         path = self.copy("el", f"el-latency-process-{dur.name}")
         proc = subprocess.Popen(
             [sys.executable, "-c", COMPACT_WORKER, str(path), dur.eventlog, BIG, str(chunk)],
@@ -750,7 +754,7 @@ class CompactionBench:
                 proc.wait()
         shutil.rmtree(path)
         self.add_latency(f"log.append() while another process runs log.compact(), "
-                         f"{self.chunk_label(chunk)}", dur, samples, before,
+                         f"{self.chunk_label(chunk, dur)}", dur, samples, before,
                          f"the pass over {len(self.data.keys):,} records took "
                          f"{out['seconds']:.1f} s beside the appends (no GIL shared)")
 
@@ -999,6 +1003,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 retention_durability=args.retention_durability, workloads=args.workloads,
                 chunk_bounds={name: getattr(compaction_module, name, None) for name in (
                     "AUTO_RECORDS", "AUTO_BATCHES", "AUTO_BYTES", "EXPLICIT_RECORDS",
+                    "EXPLICIT_RECORDS_NO_SYNC", "CHUNK_PAUSE",
                     "EXPLICIT_BATCHES", "EXPLICIT_BYTES")})
     print("eventlog compaction and retention benchmark")
     for k, v in info.items():

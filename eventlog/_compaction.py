@@ -22,12 +22,20 @@ a kept tombstone's delete horizon has passed. The work happens in bounded chunks
 
 - automatically, in the write transaction of each append to the partition: at most
   ``AUTO_RECORDS`` records, ``AUTO_BATCHES`` batches or ``AUTO_BYTES`` stored bytes, or
-  twice what that append wrote if more (so a pass always outpaces the appends that drive
-  it, and the partition's size stays bounded), so a producer pays a bounded amount of
-  work in proportion to its own writes and never waits for a whole pass;
+  four times what that append wrote if more (a chunk uses at least half its budget, so
+  a pass always outpaces the appends that drive it, and the partition's size stays
+  bounded), so a producer pays a bounded amount of work in proportion to its own writes
+  and never waits for a whole pass;
 - explicitly, with :meth:`CompactionAdmin.compact`, in transactions of at most
-  ``EXPLICIT_RECORDS`` records, ``EXPLICIT_BATCHES`` batches or ``EXPLICIT_BYTES`` bytes,
-  so producers get the write lock between chunks.
+  ``EXPLICIT_RECORDS`` records (``EXPLICIT_RECORDS_NO_SYNC`` with durability "off"),
+  ``EXPLICIT_BATCHES`` batches or ``EXPLICIT_BYTES`` bytes, so producers get the write
+  lock between chunks.
+
+A chunk judges whole batches while they fit its record budget. A batch that does not fit
+what is left is left whole to the next chunk once half the budget is used; before that
+the chunk judges as much of it as fits and stops inside it: the pass position is then an
+offset inside that batch, and the next chunk continues there (the batch is rewritten once
+per chunk that removes records from it). So one large batch never makes a chunk long.
 
 On topics compacted only (no ``delete`` in the policy, so no retention.ms judging batches
 by their newest record) a pass also merges batches it leaves small into their small
@@ -81,14 +89,23 @@ from ._topics import validate_topic_name
 __all__ = ["CompactionAdmin", "CompactionResult", "Compactor"]
 
 # Work per append transaction (the producer's cost) and per explicit transaction (which
-# holds other writers for its duration): records looked up, batches decoded (the cost of
-# small batches), stored bytes decompressed. About 1-2 ms and 5-10 ms on a laptop core.
-AUTO_RECORDS: Final = 512
+# holds other writers for its duration): records judged (a chunk may stop inside a large
+# batch), batches decoded (the cost of small batches), stored bytes decompressed. A record
+# costs a few microseconds: about 1 ms per AUTO_RECORDS. An explicit chunk in a durable
+# class also pays its commit's flushes (milliseconds), so it does more work per commit
+# there; with durability "off" a commit costs little and chunks stay about as short as
+# an automatic one, so an append waits for at most about a millisecond of maintenance.
+AUTO_RECORDS: Final = 256
 AUTO_BATCHES: Final = 32
 AUTO_BYTES: Final = 256 << 10
 EXPLICIT_RECORDS: Final = 1024
+EXPLICIT_RECORDS_NO_SYNC: Final = 256
 EXPLICIT_BATCHES: Final = 128
 EXPLICIT_BYTES: Final = 1 << 20
+# An explicit pass pauses this long (seconds) between chunks: writers of other processes
+# waiting for LMDB's write lock get it then (in this process, waiting appends always go
+# before the next chunk; LMDB's lock across processes has no such order).
+CHUNK_PAUSE: Final = 0.0002
 # Batches left with fewer records/bytes than half of these are merged with their small
 # neighbours into batches of up to these sizes.
 MERGE_RECORDS: Final = 512
@@ -392,10 +409,16 @@ def run_chunk(
         merge = None
 
     pos = state.pass_pos
+    # A chunk may stop inside a large batch (so that one batch never makes a chunk long):
+    # the pass position is then an offset inside it, whose records below that offset the
+    # stopped chunk judged; this chunk starts with that batch.
+    resume = pos
     more = False
+    stop = -1  # index of the first record this chunk leaves unjudged (-1: none)
+    found = _seek_holding(cursor, tid, partition, pos)
     # The cursor is placed afresh for every batch: the loop writes through the
     # transaction, and a fresh seek never depends on how LMDB moved a cursor meanwhile.
-    while cursor.set_range(BATCH_KEY.pack(tid, partition, pos)):
+    while found:
         key = bytes(cursor.key())
         t, p, base = BATCH_KEY.unpack(key)
         if (t, p) != (tid, partition) or base == STATE_OFFSET or base >= end:
@@ -423,21 +446,38 @@ def run_chunk(
                 partition=partition,
                 offset=base,
             )
+            found = cursor.set_range(BATCH_KEY.pack(tid, partition, pos))
             continue
-        work.examined += batch.count
-        keep: list[int] = []
+        # Judge the records from `first` (past those an earlier chunk judged) up to the
+        # record budget; the rest of the batch waits for the next chunk.
+        count = batch.count
+        first = batch.index_of(resume) if base < resume else 0
+        done = work.examined - start_examined
+        room = max_records - done  # >= 1 here
+        if count - first > room and 2 * done >= max_records:
+            # Half the budget is used and the batch does not fit the rest: leave it whole
+            # to the next chunk rather than splitting it (each part costs a rewrite).
+            work.stored -= len(value)
+            state.pass_pos = base
+            more = True
+            break
+        stop = first + room if count - first > room else -1
+        judged_end = count if stop < 0 else stop
+        work.examined += judged_end - first
+        # Records before `first` were judged by an earlier chunk (and kept); those from
+        # `judged_end` on are left for the next one.
+        keep: list[int] = list(range(first))
         dropped: list[int] = []
-        below_start = False
         offsets = batch.offsets
         keys = batch.keys
         values = batch.values
         log_start = state.log_start
-        for i in range(batch.count):
+        below_start = count > 0 and offsets[0] < log_start
+        for i in range(first, judged_end):
             offset = offsets[i]
             rkey = keys[i]
             if offset < log_start:
                 keep.append(i)  # below the log start: retention's, not ours
-                below_start = True
                 continue
             if rkey is None:
                 # Written before the topic became compacted: Kafka's cleaner drops these.
@@ -495,6 +535,8 @@ def run_chunk(
                 dropped.append(i)
             else:
                 keep.append(i)
+        if judged_end < count:
+            keep.extend(range(judged_end, count))
         work.removed += len(dropped)
         original = _item_bytes(batch)
         if len(dropped) <= len(keep):
@@ -502,33 +544,47 @@ def run_chunk(
         else:
             freed = original - sum(_record_bytes(batch, i) for i in keep)
         if base >= state.cleaner_offset:
-            state.dirty_bytes = max(0, state.dirty_bytes - original)  # reached: now clean
+            # Reached: now clean (a batch left part-judged is clean of what it lost; the
+            # rest of its bytes when a later chunk finishes it).
+            state.dirty_bytes = max(0, state.dirty_bytes - (original if stop < 0 else freed))
         state.size_bytes = max(0, state.size_bytes - freed)
         work.nbytes += freed
+        if stop >= 0:
+            # Stop inside this batch: write what it lost, continue from the first record
+            # not judged at the next chunk.
+            state.pass_pos = offsets[stop]
+            more = True
         if not keep:
             state.batches -= 1
             work.deleted += 1
             txn.delete(key, db=bdb)
+            found = cursor.set_range(BATCH_KEY.pack(tid, partition, pos))
             continue
         kept_bytes = original - freed
         log_append_time = bool(read_header(value)[1] & FLAG_LOG_APPEND_TIME)
         small = (
             merging
             and not below_start
+            and stop < 0
             and 2 * len(keep) <= MERGE_RECORDS
             and 2 * kept_bytes <= MERGE_BYTES
         )
         if small and merge is not None and merge.fits(len(keep), kept_bytes, log_append_time):
             merge.add(batch, keep, kept_bytes)
             merge.sources.append(key)
+            found = cursor.set_range(BATCH_KEY.pack(tid, partition, pos))
             continue
         flush()
         if small:
             merge = _Merge(key, base, log_append_time)
             merge.add(batch, keep, kept_bytes)
-            merge.changed = len(keep) != batch.count
+            merge.changed = len(keep) != count
+            found = cursor.set_range(BATCH_KEY.pack(tid, partition, pos))
             continue
-        if len(keep) == batch.count:
+        if len(keep) == count:
+            if stop >= 0:
+                break
+            found = cursor.set_range(BATCH_KEY.pack(tid, partition, pos))
             continue
         encoded = encode_records(
             base,
@@ -544,6 +600,9 @@ def run_chunk(
         )
         txn.put(key, encoded.value(key), db=bdb)
         work.rewritten += 1
+        if stop >= 0:
+            break
+        found = cursor.set_range(BATCH_KEY.pack(tid, partition, pos))
     flush()
     if min_horizon != _NO_HORIZON:
         ekey = _expiry_key(tid, partition)
@@ -556,6 +615,26 @@ def run_chunk(
         state.pass_pos = NO_PASS
         work.passes += 1
     return more
+
+
+def _seek_holding(cursor: Any, tid: int, partition: int, pos: int) -> bool:
+    """Place ``cursor`` on the partition's batch holding offset ``pos`` if one does, else
+    on the first entry at or after ``pos`` (False when there is none)."""
+    here = BATCH_KEY.pack(tid, partition, pos)
+    if not cursor.set_range(here):
+        return False
+    if bytes(cursor.key()) == here:
+        return True
+    if cursor.prev():
+        t, p, base = BATCH_KEY.unpack(cursor.key())
+        if (t, p) == (tid, partition) and base < pos:
+            try:
+                last = base + read_header(cursor.value())[4]
+            except CorruptLogError:
+                last = base  # judged (and reported) when reached
+            if last >= pos:
+                return True
+    return bool(cursor.set_range(here))
 
 
 class Compactor:
@@ -585,9 +664,10 @@ class Compactor:
     ) -> None:
         """Run a bounded chunk of compaction on a compacted partition just appended to,
         when due (see the module docstring). ``records`` and ``stored`` are what the
-        append wrote (records, stored bytes): a chunk examines at least twice that, so a
-        pass always outpaces the appends that drive it and the partition's size stays
-        bounded. Never raises for a damaged batch."""
+        append wrote (records, stored bytes): a chunk's budget is at least four times that,
+        and a chunk uses at least half its budget unless the pass ends, so a pass always
+        outpaces the appends that drive it and the partition's size stays bounded. Never
+        raises for a damaged batch."""
         config = info.config
         if not config.compacted:
             return
@@ -629,9 +709,9 @@ class Compactor:
             state,
             now,
             _Work(),
-            max_records=max(AUTO_RECORDS, 2 * records),
-            max_batches=max(AUTO_BATCHES, 2 * records),
-            max_bytes=max(AUTO_BYTES, 2 * stored),
+            max_records=max(AUTO_RECORDS, 4 * records),
+            max_batches=max(AUTO_BATCHES, 4 * records),
+            max_bytes=max(AUTO_BYTES, 4 * stored),
         )
 
 
@@ -707,6 +787,9 @@ class CompactionAdmin(LogBase):
         total = _Work()
         started = False  # a pass begun by this call (and committed)
         dbs = self._dbs
+        records = (
+            EXPLICIT_RECORDS_NO_SYNC if self._storage.durability == "off" else EXPLICIT_RECORDS
+        )
 
         def chunk(txn: Any) -> tuple[bool, bool, _Work]:
             # Everything an attempt learns is returned, not kept: the storage layer may
@@ -736,7 +819,7 @@ class CompactionAdmin(LogBase):
                 state,
                 now,
                 work,
-                max_records=EXPLICIT_RECORDS,
+                max_records=records,
                 max_batches=EXPLICIT_BATCHES,
                 max_bytes=EXPLICIT_BYTES,
             )
@@ -750,3 +833,4 @@ class CompactionAdmin(LogBase):
             started = started or began
             if not again:
                 return total
+            time.sleep(CHUNK_PAUSE)

@@ -200,6 +200,7 @@ def remove_batches(
             batch = decode_batch(key, value, base)
             nbytes = _item_bytes(batch)
             records = batch.count
+            last = batch.last_offset
             if keyindex is not None:
                 keyindex.remove_records(
                     txn, tid, partition, batch.keys, batch.values, batch.offsets
@@ -216,9 +217,12 @@ def remove_batches(
             cursor.set_range(key)
             nbytes = _damaged_size(value, state)
             records = 0
+            last = base
         out.stored += len(value)
-        if base >= state.cleaner_offset and (not state.compacting or base >= state.pass_pos):
-            state.dirty_bytes = max(0, state.dirty_bytes - nbytes)  # no pass reached it
+        if base >= state.cleaner_offset and (not state.compacting or last >= state.pass_pos):
+            # No pass finished it (one may have judged its records below the pass position
+            # and taken the bytes they freed off already).
+            state.dirty_bytes = max(0, state.dirty_bytes - nbytes)
         cursor.delete()
         # The cursor is now on the next entry (the partition state key at the latest);
         # should it report no position, find the partition's first batch again.

@@ -47,7 +47,7 @@ from hypothesis import strategies as st
 import eventlog
 import eventlog._compaction as compaction
 from eventlog import NewRecord, Record, TopicPartition
-from eventlog._catalog import BATCH_KEY, STATE_OFFSET, PartitionState
+from eventlog._catalog import BATCH_KEY, NO_PASS, STATE_OFFSET, PartitionState
 from eventlog._codec import decode_batch
 from eventlog._errors import (
     CorruptLogError,
@@ -871,6 +871,99 @@ def test_a_pass_interrupted_by_close_continues_after_reopen(log_path: Path, eage
             assert problems(log) == []
 
 
+def _large_batches_topic(log: eventlog.Log) -> Model:
+    """Three 100-record batches over 10 keys (tombstones among them). The first append's
+    pass compacts the first batch to its 10 newest records; then no pass runs until the
+    ratio drops to 0.0 at the end."""
+    compacted(log, min_cleanable_dirty_ratio=1.0, delete_retention_ms=FOREVER)
+    model = Model("t")
+    for b in range(3):
+        model.append_batch(
+            log,
+            [
+                (b"k%d" % (i % 10), None if (b, i % 7) == (1, 3) else b"%d-%d" % (b, i), T0)
+                for i in range(100)
+            ],
+        )
+    assert log.describe_topic("t").partitions[0].batches == 3
+    log.alter_topic("t", min_cleanable_dirty_ratio=0.0)
+    return model
+
+
+def test_compact_stops_inside_large_batches_and_continues_where_it_stopped(
+    log: eventlog.Log,
+) -> None:
+    """A batch larger than a chunk's record budget is judged over several transactions:
+    each chunk stops inside it (the pass position is then an offset inside the batch)
+    and the next continues from there, so no transaction holds the writer for a whole
+    large batch. The result is the full pass's, and the dirty-byte accounting ends at 0."""
+    chunks: list[tuple[int, int]] = []  # (pass position before, after) of each chunk
+    real = compaction.run_chunk
+
+    def spy(txn: Any, dbs: Any, keyindex: Any, info: Any, partition: int, st: Any,
+            *args: Any, **kwargs: Any) -> bool:
+        before = st.pass_pos
+        more = real(txn, dbs, keyindex, info, partition, st, *args, **kwargs)
+        chunks.append((before, st.pass_pos))
+        return more
+
+    model = _large_batches_topic(log)
+    bases = {0, 100, 200}  # the batches' base offsets
+    with (
+        mock.patch.object(compaction, "EXPLICIT_RECORDS", 30),
+        mock.patch.object(compaction, "EXPLICIT_RECORDS_NO_SYNC", 30),
+        mock.patch.object(compaction, "run_chunk", spy),
+    ):
+        (result,) = log.compact("t").values()
+    assert result.passes == 1
+    assert result.records_removed == 300 - 90 - 10  # the first batch lost 90 at its append
+    # At most 30 records judged per chunk: the first batch's 10 (left from its append's
+    # pass) and 20 of the second (less than half the budget was used: split it), then 30
+    # at a time, stopping inside the 100-record batches, except at 200: with 20 judged,
+    # the third batch does not fit and is left whole to the next chunk.
+    positions = [0, 120, 150, 180, 200, 230, 260, 290, NO_PASS]
+    assert chunks == list(itertools.pairwise(positions))
+    assert [p for p in positions[1:-1] if p in bases] == [200]
+    assert offsets(log, "t") == model.after_full_pass()
+    model.check_stored(log)
+    model.check_lookups(log, [b"k%d" % i for i in range(10)])
+    assert state(log, "t").dirty_bytes == 0
+    assert problems(log) == []
+
+
+def test_a_pass_stopped_inside_a_batch_continues_there_after_reopen(
+    log_path: Path, eager: None
+) -> None:
+    """The automatic pass's chunk (AUTO_RECORDS records: the first batch's 10, then 15 of
+    the second) stops inside a 100-record batch; the position survives close and reopen,
+    the next append's chunk continues from it (the records before it are not judged
+    again), and appends alone finish the pass."""
+    with mock.patch.object(compaction, "AUTO_RECORDS", 25):
+        with eventlog.open(log_path, durability="off") as log:
+            model = _large_batches_topic(log)
+            model.append(log, b"k0", b"new", T0)
+            mid = state(log, "t")
+            assert mid.compacting
+            assert mid.pass_pos == 115  # inside the second batch
+            assert problems(log) == []
+        with eventlog.open(log_path, durability="off") as log:
+            assert state(log, "t").pass_pos == mid.pass_pos
+            model.append(log, b"k1", b"new", T0)
+            after = state(log, "t").pass_pos
+            assert after == mid.pass_pos + 25
+            for i in range(100):
+                if not state(log, "t").compacting:
+                    break
+                model.append(log, b"k%d" % (i % 10), b"later%d" % i, T0)
+            else:
+                raise AssertionError("the pass never finished")
+            model.check_stored(log)
+            log.compact("t")
+            assert offsets(log, "t") == model.after_full_pass()
+            model.check_lookups(log, [b"k%d" % i for i in range(10)])
+            assert problems(log) == []
+
+
 def test_compact_finishes_a_running_pass_in_small_transactions(
     log: eventlog.Log, eager: None
 ) -> None:
@@ -879,6 +972,7 @@ def test_compact_finishes_a_running_pass_in_small_transactions(
     with (
         mock.patch.object(compaction, "AUTO_RECORDS", 10),
         mock.patch.object(compaction, "EXPLICIT_RECORDS", 7),
+        mock.patch.object(compaction, "EXPLICIT_RECORDS_NO_SYNC", 7),
     ):
         model = _big_dirty_topic(log)
         model.append(log, b"new", b"x", T0)

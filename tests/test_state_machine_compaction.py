@@ -140,6 +140,7 @@ class CompactionMachine(RuleBasedStateMachine):
             mock.patch.object(compaction, "AUTO_RECORDS", 3),
             mock.patch.object(compaction, "AUTO_BATCHES", 2),
             mock.patch.object(compaction, "EXPLICIT_RECORDS", 4),
+            mock.patch.object(compaction, "EXPLICIT_RECORDS_NO_SYNC", 4),
             mock.patch.object(compaction, "EXPLICIT_BATCHES", 3),
         ]
         for patch in self.patches:
