@@ -19,7 +19,14 @@ from typing import Any, TypeVar
 import pytest
 
 import eventlog
-from eventlog import NewRecord, OffsetAndMetadata, RebalanceListener, Record, TopicPartition, aio
+from eventlog import (
+    NewRecord,
+    OffsetAndMetadata,
+    RebalanceListener,
+    Record,
+    TopicPartition,
+    _aio_consumer,
+)
 from eventlog._errors import (
     ClientClosedError,
     DeserializationError,
@@ -740,7 +747,7 @@ def test_cancelled_just_after_the_poll_finished_loses_no_record(
     before it resumes: the records are given back."""
     fill(t2, "t", 0, 5)
     gate, inside, finished = threading.Event(), threading.Event(), threading.Event()
-    run_job = aio._Job.run
+    run_job = _aio_consumer._Job.run
 
     def run_and_signal(self: Any, consumer: eventlog.Consumer) -> Any:
         try:
@@ -749,7 +756,7 @@ def test_cancelled_just_after_the_poll_finished_loses_no_record(
             if self.polls:
                 finished.set()
 
-    monkeypatch.setattr(aio._Job, "run", run_and_signal)
+    monkeypatch.setattr(_aio_consumer._Job, "run", run_and_signal)
 
     async def main() -> None:
         async with AsyncConsumer(
