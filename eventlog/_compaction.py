@@ -51,8 +51,10 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Final
+from operator import itemgetter
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -115,6 +117,7 @@ MERGE_BYTES: Final = 128 << 10
 CHECK_INTERVAL: Final = 1.0
 
 _HORIZON: Final = struct.Struct(">q")
+_V = TypeVar("_V")
 _U64: Final = struct.Struct(">Q")
 _UNSEEN: Final = object()
 _NO_HORIZON: Final = (1 << 63) - 1
@@ -331,12 +334,12 @@ class _Merge:
         self.changed = False  # whether the first batch's stored value must change
 
     def add(self, batch: DecodedBatch, keep: list[int], nbytes: int) -> None:
-        self.offsets += [batch.offsets[i] for i in keep]
-        self.timestamps += [batch.timestamps[i] for i in keep]
-        self.keys += [batch.keys[i] for i in keep]
-        self.values += [batch.values[i] for i in keep]
+        self.offsets += _pick(batch.offsets, keep)
+        self.timestamps += _pick(batch.timestamps, keep)
+        self.keys += _pick(batch.keys, keep)
+        self.values += _pick(batch.values, keep)
         hdrs = batch.headers
-        self.headers += [hdrs[i] for i in keep] if hdrs is not None else [()] * len(keep)
+        self.headers += _pick(hdrs, keep) if hdrs is not None else [()] * len(keep)
         self.last = batch.last_offset
         self.nbytes += nbytes
 
@@ -485,6 +488,7 @@ def run_chunk(
                 continue
             ikey = prefix + rkey if len(rkey) <= RAW_KEY_MAX else index_key(tid, partition, rkey)
             last = newest.get(ikey, _UNSEEN)
+            on_key = False  # whether kcursor is on one of this key's entries
             if last is _UNSEEN:
                 # The newest entry of the key below `end`: usually its newest entry of all
                 # (two cursor moves); else the one before the first at or above `end`.
@@ -496,6 +500,7 @@ def run_chunk(
                         if kcursor.set_range_dup(ikey, end_entry) and kcursor.prev_dup():
                             last = _U64.unpack_from(kcursor.value())[0] >> 1
                 newest[ikey] = last
+                on_key = last is not None
             if last is None:
                 keep.append(i)  # not in the index (cannot judge it): keep
                 continue
@@ -522,9 +527,10 @@ def run_chunk(
                     min_horizon = min(min_horizon, horizon)
             if drop:
                 # Records leave in offset order, so this is nearly always the key's oldest
-                # entry: the first duplicate, where set_key lands.
+                # entry: the first duplicate (reached without a search when the lookup
+                # above left the cursor on the key).
                 if (
-                    kcursor.set_key(ikey)
+                    (kcursor.first_dup() if on_key else kcursor.set_key(ikey))
                     and _U64.unpack_from(kcursor.value())[0] == offset << 1 | tomb
                 ) or find_entry(kcursor, ikey, offset, tomb):
                     kcursor.delete()
@@ -588,11 +594,11 @@ def run_chunk(
             continue
         encoded = encode_records(
             base,
-            [batch.offsets[i] for i in keep],
-            [batch.timestamps[i] for i in keep],
-            [batch.keys[i] for i in keep],
-            [batch.values[i] for i in keep],
-            [batch.headers[i] for i in keep] if batch.headers is not None else [()] * len(keep),
+            _pick(batch.offsets, keep),
+            _pick(batch.timestamps, keep),
+            _pick(batch.keys, keep),
+            _pick(batch.values, keep),
+            _pick(batch.headers, keep) if batch.headers is not None else [()] * len(keep),
             batch.last_offset,
             log_append_time=log_append_time,
             compress=compress,
@@ -615,6 +621,13 @@ def run_chunk(
         state.pass_pos = NO_PASS
         work.passes += 1
     return more
+
+
+def _pick(column: Sequence[_V], indexes: list[int]) -> Sequence[_V]:
+    """The items of ``column`` at ``indexes`` (at least one), picked in C."""
+    if len(indexes) == 1:
+        return (column[indexes[0]],)
+    return itemgetter(*indexes)(column)  # type: ignore[no-any-return]
 
 
 def _seek_holding(cursor: Any, tid: int, partition: int, pos: int) -> bool:
