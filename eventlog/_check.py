@@ -53,7 +53,14 @@ from ._catalog import (
 from ._codec import decode_batch, read_header, verified_header
 from ._errors import CorruptLogError
 from ._groups import OFFSET_KEY, unpack_offset
-from ._keyindex import count_key, find_entry, index_key, split_entry
+from ._keyindex import (
+    PENDING_OFFSET,
+    count_key,
+    find_entry,
+    index_key,
+    read_pending,
+    split_entry,
+)
 from ._logbase import LogBase
 from ._retention import _item_bytes
 
@@ -201,6 +208,12 @@ def _check_partition(
     log_start0 = state.log_start if state is not None else 0
     keyed = 0  # keyed records at or above the log start: each needs an index entry
     missing: list[int] = []  # offsets of records the index lacks
+    # Records a compaction pass found obsolete in the batch it stopped inside: their
+    # entries are gone already, the records go when the pass finishes the batch.
+    pending_base, pending_offsets = (
+        read_pending(txn, dbs[b"tombstones"], tid, partition) if kcursor is not None else (-1, ())
+    )
+    pending = set(pending_offsets)
     tomb_offsets: set[int] = set()
     bases: dict[int, int | None] = {}  # base offset -> largest timestamp (None: damaged)
     first_base: int | None = None
@@ -254,6 +267,8 @@ def _check_partition(
                     batch.keys, batch.values, batch.offsets, strict=True
                 ):
                     if rkey is None or offset < log_start0:
+                        continue
+                    if base == pending_base and offset in pending:
                         continue
                     keyed += 1
                     if rvalue is None:
@@ -445,8 +460,8 @@ def _check_key_index(
     while on:
         key = bytes(tcursor.key())
         t, p, offset = BATCH_KEY.unpack(key)
-        if (t, p) != (tid, partition) or offset == STATE_OFFSET:
-            break
+        if (t, p) != (tid, partition) or offset >= PENDING_OFFSET:
+            break  # the pending offsets and the expiry key come last
         if offset not in tomb_offsets and offset >= log_start:
             report(offset, "a tombstone delete horizon names no stored tombstone")
         on = tcursor.next()

@@ -34,8 +34,13 @@ a kept tombstone's delete horizon has passed. The work happens in bounded chunks
 A chunk judges whole batches while they fit its record budget. A batch that does not fit
 what is left is left whole to the next chunk once half the budget is used; before that
 the chunk judges as much of it as fits and stops inside it: the pass position is then an
-offset inside that batch, and the next chunk continues there (the batch is rewritten once
-per chunk that removes records from it). So one large batch never makes a chunk long.
+offset inside that batch, and the next chunk continues there. The records such a chunk
+finds obsolete lose their index entries at once (``latest()`` moves on) and are noted as
+pending (:func:`~eventlog._keyindex.read_pending`); the batch itself is rewritten once,
+by the chunk that finishes it. So one large batch never makes a chunk long, and costs
+one rewrite however many chunks judge it. ``check()`` knows the pending records;
+retention that removes the batch forgets them; a topic that stops being compacted gets
+the batch rewritten at once.
 
 On topics compacted only (no ``delete`` in the policy, so no retention.ms judging batches
 by their newest record) a pass also merges batches it leaves small into their small
@@ -82,13 +87,29 @@ from ._errors import (
     ReadOnlyLogError,
     TopicNotFoundError,
 )
-from ._keyindex import PREFIX, RAW_KEY_MAX, TAG_RAW, KeyIndex, entry, find_entry, index_key
+from ._keyindex import (
+    PREFIX,
+    RAW_KEY_MAX,
+    TAG_RAW,
+    KeyIndex,
+    entry,
+    find_entry,
+    index_key,
+    pack_pending,
+    pending_key,
+    read_pending,
+)
 from ._logbase import LogBase
 from ._records import TopicPartition
 from ._retention import _item_bytes
 from ._topics import validate_topic_name
 
-__all__ = ["CompactionAdmin", "CompactionResult", "Compactor"]
+__all__ = [
+    "CompactionAdmin",
+    "CompactionResult",
+    "Compactor",
+    "finish_pending",
+]
 
 # Work per append transaction (the producer's cost) and per explicit transaction (which
 # holds other writers for its duration): records judged (a chunk may stop inside a large
@@ -97,11 +118,11 @@ __all__ = ["CompactionAdmin", "CompactionResult", "Compactor"]
 # class also pays its commit's flushes (milliseconds), so it does more work per commit
 # there; with durability "off" a commit costs little and chunks stay about as short as
 # an automatic one, so an append waits for at most about a millisecond of maintenance.
-AUTO_RECORDS: Final = 256
+AUTO_RECORDS: Final = 128
 AUTO_BATCHES: Final = 32
 AUTO_BYTES: Final = 256 << 10
-EXPLICIT_RECORDS: Final = 1024
-EXPLICIT_RECORDS_NO_SYNC: Final = 256
+EXPLICIT_RECORDS: Final = 256
+EXPLICIT_RECORDS_NO_SYNC: Final = 128
 EXPLICIT_BATCHES: Final = 128
 EXPLICIT_BYTES: Final = 1 << 20
 # An explicit pass pauses this long (seconds) between chunks: writers of other processes
@@ -197,6 +218,54 @@ def _expiry_key(topic_id: int, partition: int) -> bytes:
     # The earliest delete horizon of the partition's kept tombstones, under the offset no
     # tombstone can have.
     return BATCH_KEY.pack(topic_id, partition, STATE_OFFSET)
+
+
+def finish_pending(
+    txn: Any, dbs: dict[bytes, Any], info: TopicInfo, partition: int, state: PartitionState
+) -> None:
+    """Rewrite, now, the batch a pass stopped inside without the records found obsolete in
+    it (when the pass will not continue: the topic stops being compacted). Updates
+    ``state``; the caller stores it."""
+    tdb, bdb = dbs[b"tombstones"], dbs[b"batches"]
+    tid = info.topic_id
+    base, offsets = read_pending(txn, tdb, tid, partition)
+    if base < 0:
+        return
+    txn.delete(pending_key(tid, partition), db=tdb)
+    key = BATCH_KEY.pack(tid, partition, base)
+    value = txn.get(key, db=bdb)
+    if value is None:
+        return
+    value = bytes(value)
+    try:
+        batch = decode_batch(key, value, base)
+    except CorruptLogError:
+        return  # check() reports it
+    gone = set(offsets)
+    keep = [i for i in range(batch.count) if batch.offsets[i] not in gone]
+    if len(keep) == batch.count:
+        return
+    freed = sum(_record_bytes(batch, i) for i in range(batch.count) if batch.offsets[i] in gone)
+    state.size_bytes = max(0, state.size_bytes - freed)
+    state.dirty_bytes = max(0, state.dirty_bytes - freed)
+    if not keep:
+        txn.delete(key, db=bdb)
+        state.batches -= 1
+        return
+    config = info.config
+    encoded = encode_records(
+        base,
+        _pick(batch.offsets, keep),
+        _pick(batch.timestamps, keep),
+        _pick(batch.keys, keep),
+        _pick(batch.values, keep),
+        _pick(batch.headers, keep) if batch.headers is not None else [()] * len(keep),
+        batch.last_offset,
+        log_append_time=bool(read_header(value)[1] & FLAG_LOG_APPEND_TIME),
+        compress=config.compression_type != "uncompressed",
+        level=config.compression_zstd_level,
+    )
+    txn.put(key, encoded.value(key), db=bdb)
 
 
 def tombstones_due(txn: Any, tdb: Any, topic_id: int, partition: int, now: int) -> bool:
@@ -376,6 +445,11 @@ def run_chunk(
     retention = config.delete_retention_ms
     kcursor = txn.cursor(db=kdb)
     cursor = txn.cursor(db=bdb)
+    # Offsets that earlier chunks judged obsolete in the batch they stopped inside: their
+    # index entries are gone, and the batch is rewritten without them (once) by the chunk
+    # that finishes it.
+    pkey = pending_key(tid, partition)
+    pending_base, pending = read_pending(txn, tdb, tid, partition)
     newest: dict[bytes, object] = {}  # index key -> newest offset below `end`, or None
     prefix = PREFIX.pack(tid, partition) + TAG_RAW
     end_entry = entry(end, False)
@@ -467,11 +541,19 @@ def run_chunk(
         stop = first + room if count - first > room else -1
         judged_end = count if stop < 0 else stop
         work.examined += judged_end - first
-        # Records before `first` were judged by an earlier chunk (and kept); those from
-        # `judged_end` on are left for the next one.
-        keep: list[int] = list(range(first))
-        dropped: list[int] = []
+        # Records before `first` were judged by an earlier chunk (kept, unless it found
+        # them obsolete: then they are pending); those from `judged_end` on are left for
+        # the next one.
         offsets = batch.offsets
+        earlier = pending if base == pending_base else ()
+        if earlier and first:
+            gone = set(earlier)
+            keep: list[int] = [i for i in range(first) if offsets[i] not in gone]
+            before = [i for i in range(first) if offsets[i] in gone]
+        else:
+            keep = list(range(first))
+            before = []
+        dropped: list[int] = []
         keys = batch.keys
         values = batch.values
         log_start = state.log_start
@@ -534,32 +616,40 @@ def run_chunk(
                     and _U64.unpack_from(kcursor.value())[0] == offset << 1 | tomb
                 ) or find_entry(kcursor, ikey, offset, tomb):
                     kcursor.delete()
-                if tomb:
-                    work.tombstones += 1
-                    if last != offset:
-                        txn.delete(BATCH_KEY.pack(tid, partition, offset), db=tdb)
+                if tomb and last != offset:
+                    txn.delete(BATCH_KEY.pack(tid, partition, offset), db=tdb)
                 dropped.append(i)
             else:
                 keep.append(i)
-        if judged_end < count:
-            keep.extend(range(judged_end, count))
+        if stop >= 0:
+            # Stop inside this batch: it stays as it is (one rewrite per batch, by the
+            # chunk that finishes it); what this chunk found obsolete joins the pending
+            # offsets, and the next chunk continues from the first record not judged.
+            if dropped:
+                txn.put(
+                    pkey,
+                    pack_pending(base, [*earlier, *(offsets[i] for i in dropped)]),
+                    db=tdb,
+                )
+            state.pass_pos = offsets[stop]
+            more = True
+            break
+        if pending_base == base:
+            txn.delete(pkey, db=tdb)
+        if before:
+            dropped = before + dropped
+        # Counted when they leave the batch (the results say what a call removed).
         work.removed += len(dropped)
+        work.tombstones += sum(values[i] is None for i in dropped)
         original = _item_bytes(batch)
         if len(dropped) <= len(keep):
             freed = sum(_record_bytes(batch, i) for i in dropped)
         else:
             freed = original - sum(_record_bytes(batch, i) for i in keep)
         if base >= state.cleaner_offset:
-            # Reached: now clean (a batch left part-judged is clean of what it lost; the
-            # rest of its bytes when a later chunk finishes it).
-            state.dirty_bytes = max(0, state.dirty_bytes - (original if stop < 0 else freed))
+            state.dirty_bytes = max(0, state.dirty_bytes - original)  # reached: now clean
         state.size_bytes = max(0, state.size_bytes - freed)
         work.nbytes += freed
-        if stop >= 0:
-            # Stop inside this batch: write what it lost, continue from the first record
-            # not judged at the next chunk.
-            state.pass_pos = offsets[stop]
-            more = True
         if not keep:
             state.batches -= 1
             work.deleted += 1
@@ -571,7 +661,6 @@ def run_chunk(
         small = (
             merging
             and not below_start
-            and stop < 0
             and 2 * len(keep) <= MERGE_RECORDS
             and 2 * kept_bytes <= MERGE_BYTES
         )
@@ -588,8 +677,6 @@ def run_chunk(
             found = cursor.set_range(BATCH_KEY.pack(tid, partition, pos))
             continue
         if len(keep) == count:
-            if stop >= 0:
-                break
             found = cursor.set_range(BATCH_KEY.pack(tid, partition, pos))
             continue
         encoded = encode_records(
@@ -606,8 +693,6 @@ def run_chunk(
         )
         txn.put(key, encoded.value(key), db=bdb)
         work.rewritten += 1
-        if stop >= 0:
-            break
         found = cursor.set_range(BATCH_KEY.pack(tid, partition, pos))
     flush()
     if min_horizon != _NO_HORIZON:

@@ -35,15 +35,20 @@ from typing import Any, Final
 from ._errors import CorruptLogError
 
 __all__ = [
+    "PENDING_OFFSET",
     "RAW_KEY_MAX",
     "KeyIndex",
     "count_key",
     "drop_tombstones",
     "entry_version",
     "find_entry",
+    "forget_pending",
     "key_version",
     "entry",
     "index_key",
+    "pack_pending",
+    "pending_key",
+    "read_pending",
     "split_entry",
 ]
 
@@ -263,6 +268,39 @@ def drop_tombstones(txn: Any, tdb: Any, topic_id: int, partition: int | None, be
             return
         if not cursor.delete():
             return
+
+
+# In the tombstones sub-database, under the offset just below the expiry key's (the last
+# u64): the pending offsets of the batch a compaction chunk stopped inside (its base
+# offset, then the offsets, u64 each).
+PENDING_OFFSET: Final = (1 << 64) - 2
+
+
+def pending_key(topic_id: int, partition: int) -> bytes:
+    """Where the partition's pending offsets are kept (see :func:`read_pending`)."""
+    return _TOMB_KEY.pack(topic_id, partition, PENDING_OFFSET)
+
+
+def pack_pending(base: int, offsets: list[int]) -> bytes:
+    """The stored form of :func:`read_pending`'s answer."""
+    return struct.pack(f">{1 + len(offsets)}Q", base, *offsets)
+
+
+def read_pending(txn: Any, tdb: Any, topic_id: int, partition: int) -> tuple[int, tuple[int, ...]]:
+    """The batch a compaction chunk stopped inside and the offsets in it found obsolete
+    (whose index entries are gone: the batch is rewritten without them when the pass
+    finishes it): ``(base offset, offsets)``, or ``(-1, ())``."""
+    raw = txn.get(pending_key(topic_id, partition), db=tdb)
+    if raw is None or len(raw) < 8 or len(raw) % 8:
+        return -1, ()
+    values = struct.unpack(f">{len(raw) // 8}Q", raw)
+    return values[0], values[1:]
+
+
+def forget_pending(txn: Any, tdb: Any, topic_id: int, partition: int, base: int) -> None:
+    """Drop the pending offsets of the batch at ``base`` (retention removed it)."""
+    if read_pending(txn, tdb, topic_id, partition)[0] == base:
+        txn.delete(pending_key(topic_id, partition), db=tdb)
 
 
 def build_index(

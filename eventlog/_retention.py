@@ -43,7 +43,7 @@ from ._errors import (
     ReadOnlyLogError,
     TopicNotFoundError,
 )
-from ._keyindex import KeyIndex, drop_tombstones
+from ._keyindex import KeyIndex, drop_tombstones, forget_pending, read_pending
 from ._logbase import LogBase
 from ._records import TopicPartition
 from ._topics import validate_topic_name
@@ -171,6 +171,11 @@ def remove_batches(
         cutoff = now - config.retention_ms  # expired: largest timestamp below this
     out = _Removed()
     moved = False  # the log start moves to the first batch kept
+    # The batch a compaction pass stopped inside has pending obsolete records (their index
+    # entries already gone): removing that batch removes them too.
+    pending_base = (
+        read_pending(txn, dbs[b"tombstones"], tid, partition)[0] if config.compacted else -1
+    )
     keyindex = KeyIndex(dbs) if config.compacted or config.key_index else None
     cursor = txn.cursor(db=dbs[b"batches"])
     # Walk from the partition's first batch; deleting moves the cursor to the next one.
@@ -224,6 +229,8 @@ def remove_batches(
             # and taken the bytes they freed off already).
             state.dirty_bytes = max(0, state.dirty_bytes - nbytes)
         cursor.delete()
+        if base == pending_base:
+            forget_pending(txn, dbs[b"tombstones"], tid, partition, base)
         # The cursor is now on the next entry (the partition state key at the latest);
         # should it report no position, find the partition's first batch again.
         on_batch = bool(cursor.key()) or cursor.set_range(first)

@@ -17,6 +17,7 @@ from ._catalog import (
     state_key,
 )
 from ._clock import now_ms
+from ._compaction import finish_pending
 from ._errors import (
     InvalidArgumentError,
     InvalidConfigError,
@@ -246,12 +247,15 @@ class TopicAdmin(LogBase):
                 state = self._reader.state(txn, info, p)
                 build_index(txn, self._dbs, tid, p, state.log_start, info.name)
         if old.compacted and not new.compacted:
-            drop_tombstones(txn, self._dbs[b"tombstones"], tid, None, 0)
             for p in range(info.partitions):
                 state = self._reader.state(txn, info, p)
                 if state.compacting:
+                    # The batch the pass stopped inside loses now what the pass found
+                    # obsolete in it (their index entries are gone already).
+                    finish_pending(txn, self._dbs, info, p, state)
                     state.pass_pos = NO_PASS  # a later pass starts afresh
                     txn.put(state_key(tid, p), state.pack(), db=self._batches_db)
+            drop_tombstones(txn, self._dbs[b"tombstones"], tid, None, 0)
 
     def create_partitions(self, name: str, total: int) -> TopicDescription:
         """Grow a topic to ``total`` partitions (like Kafka, partitions are never removed).

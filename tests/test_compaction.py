@@ -58,7 +58,7 @@ from eventlog._errors import (
     ReadOnlyLogError,
     TopicNotFoundError,
 )
-from eventlog._keyindex import count_key, entry, find_entry, index_key
+from eventlog._keyindex import count_key, entry, find_entry, index_key, read_pending
 from eventlog._partitioner import default_partition
 
 HOUR = 3_600_000
@@ -962,6 +962,109 @@ def test_a_pass_stopped_inside_a_batch_continues_there_after_reopen(
             assert offsets(log, "t") == model.after_full_pass()
             model.check_lookups(log, [b"k%d" % i for i in range(10)])
             assert problems(log) == []
+
+
+def pending(log: eventlog.Log, topic: str, partition: int = 0) -> tuple[int, tuple[int, ...]]:
+    """The batch a pass stopped inside and the offsets in it found obsolete so far."""
+    tid = topic_id(log, topic)
+    return log._storage.read(
+        lambda txn: read_pending(txn, log._dbs[b"tombstones"], tid, partition), "test"
+    )
+
+
+def test_a_batch_judged_over_several_chunks_stays_whole_until_finished(
+    log: eventlog.Log, eager: None
+) -> None:
+    """While a pass is inside a large batch, the records it found obsolete there lose
+    their index entries at once (latest() and table() move on) but stay in the batch,
+    readable, until the chunk that finishes the batch rewrites (here: deletes) it;
+    check() is clean at every step."""
+    with mock.patch.object(compaction, "AUTO_RECORDS", 25):
+        model = _large_batches_topic(log)
+        model.append(log, b"k0", b"new", T0)  # judges 10 + 15 records
+        base, offsets = pending(log, "t")
+        assert base == 100
+        assert offsets
+        assert all(100 <= o < 115 for o in offsets)
+        steps = 0
+        while state(log, "t").pass_pos < 200:
+            # The batch is untouched: all its 100 records are stored and readable.
+            assert [r.offset for r in log.read("t", 0, 100, max_records=100)] == list(
+                range(100, 200)
+            )
+            model.check_lookups(log, [b"k%d" % i for i in range(10)])
+            assert problems(log) == []
+            model.append(log, b"k1", b"more%d" % steps, T0)
+            steps += 1
+        assert steps == 4  # 85 records left, at most 25 judged a chunk
+        assert pending(log, "t")[0] != 100
+        # Every record of it was obsolete (the third batch has each key's newer records).
+        assert not any(100 <= r.offset < 200 for r in stored(log, "t"))
+        model.check_stored(log)
+        assert problems(log) == []
+
+
+def test_retention_removing_the_batch_a_pass_is_inside_forgets_its_pending_records(
+    log: eventlog.Log, eager: None
+) -> None:
+    """compact,delete: delete_records() past the batch a pass stopped inside removes it
+    and what was pending in it; the pass continues after it and check() stays clean."""
+    compacted(log, cleanup_policy="compact,delete", min_cleanable_dirty_ratio=1.0)
+    model = Model("t")
+    for b in range(3):
+        model.append_batch(log, [(b"k%d" % (i % 10), b"%d-%d" % (b, i), T0) for i in range(100)])
+    log.alter_topic("t", min_cleanable_dirty_ratio=0.0)
+    with mock.patch.object(compaction, "AUTO_RECORDS", 25):
+        model.append(log, b"k0", b"new", T0)
+        base, offsets = pending(log, "t")
+        assert base in (0, 100, 200)
+        assert offsets
+        cut = base + 100  # the end of the batch the pass is inside
+        log.delete_records("t", 0, cut)
+        assert pending(log, "t") == (-1, ())
+        assert problems(log) == []
+        for i in range(40):
+            if not state(log, "t").compacting:
+                break
+            model.append(log, b"k%d" % (i % 10), b"x%d" % i, T0)
+        assert problems(log) == []
+    log.compact("t")
+    assert problems(log) == []
+    assert [r.offset for r in stored(log, "t")] == [
+        o for o in model.after_full_pass() if o >= cut
+    ]
+
+
+def test_altering_to_delete_mid_batch_rewrites_the_batch_without_its_pending_records(
+    log: eventlog.Log, eager: None
+) -> None:
+    """A pass stopped inside a batch, then the topic stops being compacted but keeps its
+    key index (key_index=True): the batch loses at once the records the pass found
+    obsolete (their entries were gone), so read_key() and the batches agree."""
+    compacted(
+        log,
+        min_cleanable_dirty_ratio=1.0,
+        delete_retention_ms=FOREVER,
+        key_index=True,
+    )
+    model = Model("t")
+    for b in range(3):
+        model.append_batch(log, [(b"k%d" % (i % 10), b"%d-%d" % (b, i), T0) for i in range(100)])
+    log.alter_topic("t", min_cleanable_dirty_ratio=0.0)
+    with mock.patch.object(compaction, "AUTO_RECORDS", 25):
+        model.append(log, b"k0", b"new", T0)
+    base, offsets = pending(log, "t")
+    assert base >= 0
+    assert offsets
+    before = {r.offset for r in stored(log, "t")}
+    log.alter_topic("t", cleanup_policy="delete")
+    assert pending(log, "t") == (-1, ())
+    after = {r.offset for r in stored(log, "t")}
+    assert after == before - set(offsets)
+    assert problems(log) == []
+    for key in [b"k%d" % i for i in range(10)]:
+        via_index = [r.offset for r in log.read_key("t", key)]
+        assert via_index == sorted(r.offset for r in stored(log, "t") if r.key == key)
 
 
 def test_compact_finishes_a_running_pass_in_small_transactions(
