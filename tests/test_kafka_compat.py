@@ -722,3 +722,44 @@ def test_clients_share_one_path_and_close_independently(
     readers[0].close()
     producer.send("t", b"4", partition=0).get(30)
     assert values(poll_until(readers[1], 1)) == [b"4"]
+
+
+def test_keyed_records_land_where_kafka_python_puts_them(clients: Callable[..., Any]) -> None:
+    from kafka.partitioner.default import murmur2
+
+    admin = clients(KafkaAdminClient)
+    admin.create_topics([NewTopic("t", 5, 1)])
+    producer = clients(KafkaProducer, key_serializer=str.encode)
+    for i in range(40):
+        key = f"user-{i}"
+        meta = producer.send("t", b"x", key=key).get(30)
+        assert meta.partition == (murmur2(key.encode()) & 0x7FFFFFFF) % 5
+
+
+def test_example_app_runs_twice(tmp_path: Path) -> None:
+    """examples/kafka_python_app.py (also run by test_examples.py): a second run counts
+    only the new views (the group committed) and the auditor rereads everything."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "examples" / "kafka_python_app.py"
+
+    def run() -> list[str]:
+        proc = subprocess.run(
+            [sys.executable, str(script), str(tmp_path / "log")],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.splitlines()
+
+    first, second = run(), run()
+    assert first[0] == "created topic 'page-views' with 3 partitions"
+    assert second[0] == "topic 'page-views' exists (from an earlier run)"
+    for lines in (first, second):
+        assert any(line.startswith("page-counter counted 9 new views") for line in lines)
+    assert first[-1] == "auditor read all 9 views again; committed offsets {0: 3, 1: 3, 2: 3}"
+    assert second[-1] == "auditor read all 18 views again; committed offsets {0: 6, 1: 6, 2: 6}"
