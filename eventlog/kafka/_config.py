@@ -29,7 +29,9 @@ __all__ = ["ADMIN", "CONSUMER", "PRODUCER", "ConfigTable", "LogHandle", "open_lo
 
 _NETWORK: Final = "no network: eventlog.kafka reads and writes a log directory directly"
 _SECURITY: Final = "no network, so no TLS/SASL; protect the log directory with file permissions"
-_METRICS: Final = "no metrics registry; metrics() returns a small dictionary instead"
+_METRICS: Final = (
+    "no metrics registry (the producer's and consumer's metrics() return a small dictionary)"
+)
 _VERSION: Final = "no broker to negotiate a protocol version with"
 
 
