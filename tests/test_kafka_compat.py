@@ -244,6 +244,7 @@ def test_errback_on_a_failed_send(clients: Callable[..., Any]) -> None:
         future.get(timeout=30)
     assert len(failures) == 1
     assert isinstance(failures[0], errors.UnknownTopicOrPartitionError)
+    assert isinstance(failures[0].__cause__, eventlog.TopicNotFoundError)
     assert successes == []
     assert future.value is None
 
@@ -544,7 +545,9 @@ def values_records(batches: dict[TopicPartition, list[ConsumerRecord]]) -> list[
 # ---------------------------------------------------------------- configuration and errors
 
 
-@pytest.mark.parametrize("address", ["localhost:9092", "kafka1:9092,kafka2:9092", ["broker:29092"]])
+@pytest.mark.parametrize(
+    "address", ["localhost:9092", "kafka1:9092,kafka2:9092", ["broker:29092"], "localhost"]
+)
 def test_host_port_bootstrap_is_refused_clearly(address: Any) -> None:
     with pytest.raises(errors.NoBrokersAvailable, match="eventlog:PATH"):
         KafkaProducer(bootstrap_servers=address)
@@ -763,3 +766,56 @@ def test_example_app_runs_twice(tmp_path: Path) -> None:
         assert any(line.startswith("page-counter counted 9 new views") for line in lines)
     assert first[-1] == "auditor read all 9 views again; committed offsets {0: 3, 1: 3, 2: 3}"
     assert second[-1] == "auditor read all 18 views again; committed offsets {0: 6, 1: 6, 2: 6}"
+
+
+def test_get_times_out_while_the_record_lingers(clients: Callable[..., Any]) -> None:
+    producer = clients(KafkaProducer, linger_ms=600_000)  # written at flush(), not before
+    producer.send("t", b"first")  # creates the topic
+    producer.flush(timeout=30)
+    future = producer.send("t", b"x")
+    with pytest.raises(errors.KafkaTimeoutError, match="Timeout"):
+        future.get(timeout=0.01)
+    assert not future.is_done
+    assert future.value is None
+    assert future.exception is None
+    producer.flush(timeout=30)
+    assert future.get(timeout=0).offset == 1
+
+
+def test_with_block_commits_only_when_it_ends_normally(
+    servers: str, clients: Callable[..., Any]
+) -> None:
+    _produce(servers, "t", [b"a", b"b"])
+    tp = TopicPartition("t", 0)
+
+    def process_and_fail() -> None:
+        with KafkaConsumer(
+            "t", bootstrap_servers=servers, group_id="g", auto_offset_reset="earliest"
+        ) as consumer:
+            poll_until(consumer, 2)
+            raise RuntimeError("processing failed")
+
+    with pytest.raises(RuntimeError, match="processing failed"):
+        process_and_fail()
+    with KafkaConsumer(
+        "t", bootstrap_servers=servers, group_id="g", auto_offset_reset="earliest"
+    ) as consumer:
+        assert consumer.committed(tp) is None  # nothing committed: the records come again
+        assert values(poll_until(consumer, 2)) == [b"a", b"b"]
+    with KafkaConsumer("t", bootstrap_servers=servers, group_id="g") as consumer:
+        assert consumer.committed(tp) == 2
+
+
+def test_static_membership_is_passed_through(servers: str, clients: Callable[..., Any]) -> None:
+    _produce(servers, "t", [b"a"])
+    consumer = clients(
+        KafkaConsumer,
+        "t",
+        group_id="g",
+        group_instance_id="worker-1",
+        auto_offset_reset="earliest",
+    )
+    assert values(poll_until(consumer, 1)) == [b"a"]
+    with eventlog.open(servers.removeprefix("eventlog:")) as log:
+        (member,) = log.describe_group("g").members
+    assert member.instance_id == "worker-1"

@@ -253,7 +253,8 @@ def _path_of(value: object) -> str:
         if not rest:
             raise KafkaConfigurationError(f"bootstrap_servers {value!r} names no directory")
         return rest
-    if _HOST_PORT.match(value) and not os.path.isdir(value):
+    # "localhost" alone is kafka-python's default bootstrap_servers.
+    if (_HOST_PORT.match(value) or value.strip() == "localhost") and not os.path.isdir(value):
         raise NoBrokersAvailable(f"bootstrap_servers {value!r} is a network address; {_HOW}")
     if not value.strip():
         raise KafkaConfigurationError(f"bootstrap_servers is empty; {_HOW}")
