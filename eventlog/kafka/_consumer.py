@@ -148,22 +148,27 @@ class CommitFuture:
         self.exception = exception
 
     def succeeded(self) -> bool:
+        """True when the commit was written."""
         return self.exception is None
 
     def failed(self) -> bool:
+        """True when the commit was refused."""
         return self.exception is not None
 
     def get(self, timeout: float | None = None) -> object:
+        """None once committed; raises the commit's error otherwise."""
         if self.exception is not None:
             raise self.exception
         return self.value
 
     def add_callback(self, f: Callable[..., object], *args: Any, **kwargs: Any) -> CommitFuture:
+        """Call ``f(*args, None, **kwargs)`` now if the commit succeeded."""
         if self.exception is None:
             f(*args, self.value, **kwargs)
         return self
 
     def add_errback(self, f: Callable[..., object], *args: Any, **kwargs: Any) -> CommitFuture:
+        """Call ``f(*args, exception, **kwargs)`` now if the commit failed."""
         if self.exception is not None:
             f(*args, self.exception, **kwargs)
         return self
