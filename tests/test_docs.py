@@ -32,6 +32,7 @@ PAGES = [
     ROOT / "docs" / "explanation" / "compaction.md",
     ROOT / "docs" / "how-to" / "operate-for-months.md",
     ROOT / "docs" / "how-to" / "testing.md",
+    ROOT / "docs" / "how-to" / "kafka-python.md",
     ROOT / "docs" / "tutorial-event-sourcing.md",
 ]
 SKIP_MARK = "<!-- skip-test -->"
