@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import random
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -356,8 +360,9 @@ def test_authorization_errors_are_typed() -> None:
     assert type(other) is MirrorError
 
 
-def test_authentication_failure_against_the_cluster(kafka: KafkaCluster, log: eventlog.Log) -> None:
-    """What the mock can refuse: a client whose SASL handshake fails."""
+def test_security_mismatch_is_reported(kafka: KafkaCluster, log: eventlog.Log) -> None:
+    """What the mock can refuse: a SASL client on its plaintext listener (the brokers drop
+    the connection, so it is reported as unreachable, naming the security settings)."""
     if not kafka.is_mock:
         pytest.skip("the external cluster's security settings are not known to the test")
     topic = kafka.unique("auth")
@@ -368,9 +373,10 @@ def test_authentication_failure_against_the_cluster(kafka: KafkaCluster, log: ev
         "sasl.username": "u",
         "sasl.password": "p",
     }
-    with pytest.raises(MirrorError) as info:
-        mirror_from_kafka(log, kafka.bootstrap, [topic], kafka_config=config, timeout=5)
+    with pytest.raises(KafkaUnreachableError) as info:
+        mirror_from_kafka(log, kafka.bootstrap, [topic], kafka_config=config, timeout=2)
     assert kafka.bootstrap in str(info.value)
+    assert "security settings" in str(info.value)
     assert topic not in log.list_topics()
 
 
@@ -477,3 +483,131 @@ def test_command_errors(tmp_path: Path) -> None:
     )
     assert code == 2
     assert "-X takes key=value" in out
+
+
+# ---------------------------------------------------------------------- SIGKILL mid-copy
+
+HELPER = Path(__file__).parent / "helpers" / "kafka_mirror.py"
+KILLS = 6
+
+
+def mirror_with_kills(
+    log: eventlog.Log,
+    kafka: KafkaCluster,
+    direction: str,
+    topic: str,
+    *,
+    exactly_once: bool = False,
+) -> int:
+    """Run the mirror in subprocesses, SIGKILLing each at a random moment after it made
+    progress, KILLS times; then let one run to the end. Returns how many were killed."""
+    rng = random.Random(f"{direction}-{exactly_once}")
+    argv = [
+        sys.executable,
+        str(HELPER),
+        log.path,
+        kafka.bootstrap,
+        direction,
+        "killed",
+        "10",
+        "1" if exactly_once else "0",
+        topic,
+    ]
+
+    def progress() -> int:
+        return sum(s.position for s in mirror_status(log, "killed"))
+
+    killed = 0
+    for _ in range(KILLS):
+        before = progress()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and progress() <= before:
+                assert time.monotonic() < deadline, "the mirror made no progress"
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0, 0.15))  # a random moment of the copy
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                killed += 1
+            proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()  # type: ignore[union-attr]
+            proc.stderr.close()  # type: ignore[union-attr]
+    final = subprocess.run(argv, capture_output=True, timeout=300, check=False)
+    assert final.returncode == 0, final.stderr.decode()[-3000:]
+    return killed
+
+
+def test_from_kafka_survives_sigkill_exactly_once(kafka: KafkaCluster, tmp_path: Path) -> None:
+    topic = kafka.unique("kill-in")
+    kafka.create_topic(topic, P)
+    base = int(time.time() * 1000) - 3_600_000
+    kafka.produce(
+        topic,
+        [
+            {"key": f"k{i % 50}".encode(), "value": f"v{i}".encode(), "timestamp": base + i}
+            for i in range(3000)
+        ],
+    )
+    with eventlog.open(tmp_path / "log") as log:
+        killed = mirror_with_kills(log, kafka, "from-kafka", topic)
+        assert killed >= KILLS // 2  # most kills landed mid-copy
+        source = kafka.read_all(topic)
+        copied = log_records(log, topic)
+        for p in range(P):
+            # Exactly the source records, once each, in order.
+            assert comparable_log(copied[p]) == comparable_kafka(source[p])
+        assert sum(len(v) for v in copied.values()) == 3000
+
+
+def check_at_least_once(log_side: list[eventlog.Record], kafka_side: list[Any]) -> None:
+    """Every log record is in Kafka's partition; re-sent runs may repeat records, but the
+    first copies come in the log's order (nothing lost, order kept)."""
+    index = {r.value: i for i, r in enumerate(log_side)}
+    expected = 0
+    for _o, _key, value, _h, _t in kafka_side:
+        i = index[value]
+        assert i <= expected, f"record {expected} of the log is missing before {i}"
+        if i == expected:
+            expected += 1
+    assert expected == len(log_side)
+
+
+def test_to_kafka_survives_sigkill_at_least_once(kafka: KafkaCluster, tmp_path: Path) -> None:
+    topic = kafka.unique("kill-out")
+    kafka.create_topic(topic, P)
+    with eventlog.open(tmp_path / "log") as log:
+        log.create_topic(topic, P)
+        for i in range(3000):
+            log.append(topic, f"v{i}".encode(), key=f"k{i % 50}".encode())
+        killed = mirror_with_kills(log, kafka, "to-kafka", topic)
+        assert killed >= KILLS // 2
+        source = log_records(log, topic)
+        copied = kafka.read_all(topic)
+        for p in range(P):
+            check_at_least_once(source[p], copied[p])
+        assert sum(s.lag for s in mirror_status(log, "killed")) == 0
+
+
+def test_to_kafka_survives_sigkill_exactly_once(kafka: KafkaCluster, tmp_path: Path) -> None:
+    if kafka.is_mock:
+        pytest.skip(
+            "librdkafka's mock cluster does not filter aborted transactions for "
+            "read_committed consumers, so exactly-once delivery can only be checked on a "
+            "real cluster (set EVENTLOG_KAFKA_BOOTSTRAP)"
+        )
+    topic = kafka.unique("kill-out-eos")
+    kafka.create_topic(topic, P)
+    with eventlog.open(tmp_path / "log") as log:
+        log.create_topic(topic, P)
+        for i in range(3000):
+            log.append(topic, f"v{i}".encode(), key=f"k{i % 50}".encode())
+        mirror_with_kills(log, kafka, "to-kafka", topic, exactly_once=True)
+        source = log_records(log, topic)
+        copied = kafka.read_all(topic, committed=True)
+        for p in range(P):
+            assert comparable_kafka(copied[p]) == comparable_log(source[p])

@@ -48,6 +48,7 @@ _NAME = re.compile(r"[a-zA-Z0-9._-]{1,200}").fullmatch
 # librdkafka's own log lines go to this logger (not to stderr): the mirror reports errors
 # itself, and a client retrying an unreachable broker would flood the terminal.
 _LIBRDKAFKA_LOG = logging.getLogger("eventlog.ext.kafka.librdkafka")
+_LIBRDKAFKA_LOG.addHandler(logging.NullHandler())  # not logging's last-resort stderr
 _log = logging.getLogger("eventlog.ext.kafka")
 
 # How long one wait for new records lasts: bounds how soon stop() takes effect and how
