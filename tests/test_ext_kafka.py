@@ -611,3 +611,15 @@ def test_to_kafka_survives_sigkill_exactly_once(kafka: KafkaCluster, tmp_path: P
         copied = kafka.read_all(topic, committed=True)
         for p in range(P):
             assert comparable_kafka(copied[p]) == comparable_log(source[p])
+
+
+def test_command_bad_arguments_exit_2(tmp_path: Path) -> None:
+    code, out = command(
+        tmp_path / "l", "from-kafka", "--bootstrap", "k:9092", "--topic", "t",
+        "--batch-size", "0", "--json",
+    )  # fmt: skip
+    assert code == 2
+    assert json.loads(out) == {
+        "event": "error",
+        "message": "batch_size must be an int >= 1; got 0",
+    }

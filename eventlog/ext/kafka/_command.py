@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any, TextIO
 
-from ..._errors import EventLogError
+from ..._errors import EventLogError, InvalidArgumentError
 from ._mirror import KAFKA_POSITIONS_TOPIC, Mirror, MirrorResult
 
 __all__ = ["add_arguments", "run"]
@@ -99,26 +99,30 @@ def run(log_path: str, args: argparse.Namespace, out: TextIO) -> int:
 
     try:
         with eventlog.open(log_path, create=args.direction == "from-kafka") as log:
-            mirror = Mirror(
-                log,
-                args.bootstrap,
-                args.topics,
-                direction=args.direction,
-                name=args.name,
-                exactly_once=args.exactly_once,
-                kafka_config=config,
-                batch_size=args.batch_size,
-                timeout=args.timeout,
-                positions_topic=args.positions_topic,
-                on_progress=progress,
-            )
+            try:
+                mirror = Mirror(
+                    log,
+                    args.bootstrap,
+                    args.topics,
+                    direction=args.direction,
+                    name=args.name,
+                    exactly_once=args.exactly_once,
+                    kafka_config=config,
+                    batch_size=args.batch_size,
+                    timeout=args.timeout,
+                    positions_topic=args.positions_topic,
+                    on_progress=progress,
+                )
+            except InvalidArgumentError as e:
+                _emit(out, args.json, "error", str(e))
+                return 2
             try:
                 result = mirror.run(follow=args.follow)
             except KeyboardInterrupt:
                 result = mirror.progress()
     except EventLogError as e:
         _emit(out, args.json, "error", str(e))
-        return 1 if not isinstance(e, ValueError) else 2
+        return 1
     _report(out, args.json, "done", result)
     return 0
 
