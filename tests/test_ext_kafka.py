@@ -380,19 +380,32 @@ def test_security_mismatch_is_reported(kafka: KafkaCluster, log: eventlog.Log) -
     assert topic not in log.list_topics()
 
 
-def test_nothing_marked_that_kafka_refused(kafka: KafkaCluster, log: eventlog.Log) -> None:
+@pytest.mark.parametrize("exactly_once", [False, True])
+def test_nothing_marked_that_kafka_refused(
+    kafka: KafkaCluster, log: eventlog.Log, exactly_once: bool
+) -> None:
     topic = kafka.unique("refused")
+    positions = kafka.unique("refused-positions")
     kafka.create_topic(topic, P)
+    kafka.create_topic(positions, P)
     log.create_topic(topic, P)
     for _i in range(10):
         log.append(topic, b"small", partition=0)
     log.append(topic, b"x" * 5000, partition=0)  # larger than the client allows below
     with pytest.raises(MirrorError) as info:
         mirror_to_kafka(
-            log, kafka.bootstrap, topic, name="refused", kafka_config={"message.max.bytes": 2000}
+            log,
+            kafka.bootstrap,
+            topic,
+            name="refused",
+            exactly_once=exactly_once,
+            positions_topic=positions,
+            kafka_config={"message.max.bytes": 2000},
         )
     assert "MSG_SIZE_TOO_LARGE" in str(info.value.code)
     assert [s.position for s in mirror_status(log, "refused")] == [0] * P
+    if exactly_once:  # the aborted transaction committed no positions
+        assert kafka.read_all(positions)[0] == []
 
 
 def test_bad_arguments(log: eventlog.Log) -> None:
@@ -623,3 +636,22 @@ def test_command_bad_arguments_exit_2(tmp_path: Path) -> None:
         "event": "error",
         "message": "batch_size must be an int >= 1; got 0",
     }
+
+
+def test_one_shot_to_kafka_stops_at_the_end_seen_at_the_start(
+    kafka: KafkaCluster, log: eventlog.Log
+) -> None:
+    topic = kafka.unique("one-shot")
+    kafka.create_topic(topic, P)
+    fill_log(log, topic, P, 100)
+
+    def append_more(_result: Any) -> None:
+        fill_log(log, topic, P, 5)  # appended while the mirror runs
+
+    result = mirror_to_kafka(
+        log, kafka.bootstrap, topic, name="one-shot", batch_size=10, on_progress=append_more
+    )
+    assert result.records == 100
+    assert sum(len(v) for v in kafka.read_all(topic).values()) == 100
+    # What was appended meanwhile is the lag.
+    assert sum(s.lag for s in mirror_status(log, "one-shot")) == total(log, topic) - 100

@@ -175,6 +175,8 @@ class Mirror:
         self._copied = 0
         self._positions: dict[tuple[str, int], int] = {}
         self._ends: dict[tuple[str, int], int] = {}
+        self._failures: list[Any] = []  # delivery errors reported by the producer
+        self._round = 0
 
     @property
     def name(self) -> str:
@@ -480,18 +482,15 @@ class Mirror:
                 self._ends[(topic, p)] = ends[p]
                 targets[(topic, p)] = ends[p]
         self._store_to_kafka(set(self._positions))
-        failures: list[Any] = []
-
-        def delivered(error: Any, _message: Any) -> None:
-            if error is not None:
-                failures.append(error)
+        self._failures = []
+        failures = self._failures
 
         last_status = time.monotonic()
         while not self._stop.is_set():
-            records = self._read_round()
+            records = self._read_round(None if follow else targets)
             if not records:
-                if not follow and all(self._positions[tp] >= t for tp, t in targets.items()):
-                    break
+                if not follow:
+                    break  # everything up to the end offsets seen at the start is copied
                 if follow and time.monotonic() - last_status > _STATUS_SECONDS:
                     self._progress()
                     last_status = time.monotonic()
@@ -500,40 +499,35 @@ class Mirror:
             new_positions = dict(self._positions)
             if self._exactly_once:
                 self._begin(ck, producer)
-            for r in records:
-                topic = r.topic
-                kwargs: dict[str, Any] = {
-                    "value": r.value,
-                    "key": r.key,
-                    "timestamp": r.timestamp,
-                    "on_delivery": delivered,
-                }
-                if r.headers:
-                    kwargs["headers"] = list(r.headers)
-                if kparts[topic] == lparts[topic]:
-                    kwargs["partition"] = r.partition
-                elif r.key is not None:
-                    kwargs["partition"] = default_partition(r.key, kparts[topic])
-                self._produce(ck, producer, topic, kwargs)
-                new_positions[(topic, r.partition)] = r.offset + 1
-            if self._exactly_once:
-                self._produce(
-                    ck, producer, self._positions_topic, self._positions_record(new_positions)
-                )
-                try:
-                    producer.commit_transaction(self._timeout)
-                except ck.KafkaException as e:
-                    self._abort(producer)
-                    raise self._error(e, "committing a Kafka transaction") from None
-            else:
-                left = producer.flush(self._timeout)
-                if left:
-                    raise KafkaUnreachableError(
-                        f"the Kafka cluster at {self._bootstrap!r} did not acknowledge "
-                        f"{left} records within {self._timeout} s; their positions are not "
-                        f"marked mirrored (the next run sends them again)",
-                        code="_MSG_TIMED_OUT",
+            try:
+                for r in records:
+                    self._produce(ck, producer, r.topic, self._produce_args(r, kparts, lparts))
+                    new_positions[(r.topic, r.partition)] = r.offset + 1
+                    if failures:
+                        break  # Kafka refused one: the batch is not marked, stop early
+                if self._exactly_once:
+                    self._produce(
+                        ck, producer, self._positions_topic, self._positions_record(new_positions)
                     )
+                    if failures:
+                        raise self._error(failures[0], "producing")
+                    try:
+                        producer.commit_transaction(self._timeout)
+                    except ck.KafkaException as e:
+                        raise self._error(e, "committing a Kafka transaction") from None
+                else:
+                    left = producer.flush(self._timeout)
+                    if left:
+                        raise KafkaUnreachableError(
+                            f"the Kafka cluster at {self._bootstrap!r} did not acknowledge "
+                            f"{left} records within {self._timeout} s; their positions are "
+                            f"not marked mirrored (the next run sends them again)",
+                            code="_MSG_TIMED_OUT",
+                        )
+            except BaseException:
+                if self._exactly_once:
+                    self._abort(producer)
+                raise
             if failures:
                 raise self._error(failures[0], "producing")
             # Kafka acknowledged every record of the round: now it counts as mirrored.
@@ -548,16 +542,48 @@ class Mirror:
             self._progress()
         producer.flush(self._timeout)
 
-    def _read_round(self) -> list[Any]:
-        """Up to ``batch_size`` records from the log, past the positions, spread over the
-        partitions that have some."""
+    def _produce_args(
+        self, r: Any, kparts: dict[str, int], lparts: dict[str, int]
+    ) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "value": r.value,
+            "key": r.key,
+            "timestamp": r.timestamp,
+            "on_delivery": self._delivered,
+        }
+        if r.headers:
+            args["headers"] = list(r.headers)
+        if kparts[r.topic] == lparts[r.topic]:
+            args["partition"] = r.partition
+        elif r.key is not None:
+            # Kafka's default partitioner's choice, whatever the producer is configured with.
+            args["partition"] = default_partition(r.key, kparts[r.topic])
+        return args
+
+    def _read_round(self, targets: dict[tuple[str, int], int] | None) -> list[Any]:
+        """Up to ``batch_size`` records from the log, past the positions (and before the
+        ``targets`` of a one-shot run), spread over the partitions that have some."""
         out: list[Any] = []
-        for (topic, p), position in self._positions.items():
+        items = list(self._positions.items())
+        self._round += 1
+        # Each round starts at the next partition, so that a busy one cannot starve others.
+        start = self._round % len(items)
+        for (topic, p), position in items[start:] + items[:start]:
             room = self._batch_size - len(out)
             if room <= 0:
                 break
-            out.extend(self._log.read(topic, p, position, max_records=room))
+            if targets is None:
+                out.extend(self._log.read(topic, p, position, max_records=room))
+                continue
+            target = targets[(topic, p)]
+            if position < target:
+                read = self._log.read(topic, p, position, max_records=min(room, target - position))
+                out.extend(r for r in read if r.offset < target)
         return out
+
+    def _delivered(self, error: Any, _message: Any) -> None:
+        if error is not None:
+            self._failures.append(error)
 
     def _produce(self, ck: Any, producer: Any, topic: str, kwargs: dict[str, Any]) -> None:
         deadline = time.monotonic() + self._timeout
