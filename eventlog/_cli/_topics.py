@@ -213,6 +213,8 @@ def cmd_describe(args: argparse.Namespace, out: Output) -> int:
 def cmd_alter(args: argparse.Namespace, out: Output) -> int:
     config: dict[str, object] = dict(args.config)
     for key in args.delete_config:
+        if key in config:
+            raise CommandError(f"{key} is both set (--config) and reset (--delete-config)")
         config[key] = None
     if not config and args.partitions is None:
         raise CommandError("nothing to change: give --config, --delete-config or --partitions")
