@@ -505,7 +505,7 @@ def test_reset_offsets_variants(monkeypatch: pytest.MonkeyPatch, filled: str) ->
         "--execute",
     )
     assert r.code == 0
-    assert "reset 1 offsets" in r.out
+    assert "reset 1 offset" in r.out
     with eventlog.open(filled, readonly=True) as log:
         assert log.committed_offsets("g")[TopicPartition("t", 0)].offset == 1
     r = call(monkeypatch, filled, "groups", "reset-offsets", "g", "--topic", "t:x", "--to-latest")
@@ -607,7 +607,7 @@ def test_import_reports_a_malformed_line_and_writes_what_came_before(
     assert r.code == 1
     msg = one_error_line(r.err)
     assert "line 3: headers must be a list" in msg
-    assert "1 records before it" in msg
+    assert "1 record before it was written" in msg
     assert f"tail -n +3 {source}" in msg
     with eventlog.open(path, readonly=True) as log:
         assert [rec.value for rec in log.read("t", 0)] == [b"a"]

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from .._errors import EventLogError
+from .._errors import EventLogError, TopicNotFoundError
 from . import _groups, _ops, _records, _topics
 from ._common import CommandError
 from ._output import Output
@@ -97,7 +97,10 @@ def run(
     except (EventLogError, CommandError, OSError) as exc:
         if debug:
             raise
-        err_stream.write(f"eventlog: error: {_message(exc)}\n")
+        message = _message(exc)
+        if isinstance(exc, TopicNotFoundError):
+            message += f" (list the topics with: eventlog {args.path} topics)"
+        err_stream.write(f"eventlog: error: {message}\n")
         return 1
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from .._group_admin import GroupDescription
 from ._common import CommandError, add_common, open_log, parse_when
-from ._output import Output, format_ms
+from ._output import Output, format_ms, plural
 
 __all__ = ["register"]
 
@@ -24,12 +24,15 @@ def register(commands: Any) -> None:
     actions = groups.add_subparsers(dest="action", metavar="ACTION", title="actions")
 
     p = actions.add_parser("list", help="list the groups (the default action)")
-    p.description = "One row per group: state, members and total lag."
+    p.description = "One row per group: state, members and total lag (Log.describe_group)."
     add_common(p)
     p.set_defaults(handler=cmd_list)
 
     p = actions.add_parser("describe", help="members, assignment, committed offsets and lag")
-    p.description = "Describe groups: live members and, per partition, committed offset and lag."
+    p.description = (
+        "Describe groups: live members and, per partition, committed offset and lag "
+        "(Log.describe_group)."
+    )
     add_common(p)
     p.add_argument("groups", metavar="GROUP", nargs="*", help="groups (default: all)")
     p.set_defaults(handler=cmd_describe)
@@ -38,7 +41,7 @@ def register(commands: Any) -> None:
     p.description = (
         "Move a group's committed offsets, clamped to each partition's stored range. A dry "
         "run by default: prints the plan; --execute applies it. The group must have no "
-        "live members (unless --force)."
+        "live members (unless --force). (Log.reset_offsets)"
     )
     add_common(p)
     p.add_argument("group", metavar="GROUP", help="the group")
@@ -70,7 +73,9 @@ def register(commands: Any) -> None:
     p.set_defaults(handler=cmd_reset)
 
     p = actions.add_parser("delete", help="delete groups: committed offsets and membership")
-    p.description = "Delete consumer groups: their committed offsets and membership."
+    p.description = (
+        "Delete consumer groups: their committed offsets and membership (Log.delete_group)."
+    )
     add_common(p)
     p.add_argument("groups", metavar="GROUP", nargs="+", help="the groups")
     p.add_argument("--force", action="store_true", help="delete even with live members")
@@ -145,7 +150,7 @@ def cmd_describe(args: argparse.Namespace, out: Output) -> int:
             out.line()
         out.line(
             f"group {d.group}  ({d.state}, generation {d.generation}, "
-            f"{len(d.members)} members, lag {d.lag})"
+            f"{plural(len(d.members), 'member')}, lag {d.lag})"
         )
         if d.members:
             out.table(
@@ -253,7 +258,7 @@ def cmd_reset(args: argparse.Namespace, out: Output) -> int:
         return 0
     out.table(["TOPIC", "PARTITION", "CURRENT", "NEW"], rows)
     if args.execute:
-        out.line(f"reset {len(rows)} offsets of group {args.group!r}")
+        out.line(f"reset {plural(len(rows), 'offset')} of group {args.group!r}")
     else:
         out.line("dry run: nothing changed; add --execute to apply")
     return 0

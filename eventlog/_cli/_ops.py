@@ -17,7 +17,7 @@ from .._log import Log
 from .._log import open as open_log_dir
 from .._records import TopicPartition
 from ._common import CommandError, add_common, open_log
-from ._output import Output, format_bytes, format_ms
+from ._output import Output, format_bytes, format_ms, plural
 
 __all__ = ["register"]
 
@@ -30,7 +30,8 @@ def register(commands: Any) -> None:
     p.description = (
         "Per partition: records, bytes, batches, first and last timestamps, and rates (records "
         "per second with timestamps in the last minute, and over the partition's stored "
-        "life); per consumer group and topic: the lag."
+        "life); per consumer group and topic: the lag (Log.describe_topic, "
+        "Log.offsets_for_times, Log.describe_group)."
     )
     add_common(p)
     p.add_argument("-t", "--topic", action="append", default=[], help="only this topic")
@@ -39,19 +40,21 @@ def register(commands: Any) -> None:
     p = commands.add_parser("check", help="verify the log's integrity (exit 1 when damaged)")
     p.description = (
         "Verify every batch's checksum, offset continuity, partition state, indexes and "
-        "committed offsets, read-only. Exit status 1 when a problem is found."
+        "committed offsets, read-only (Log.check). Exit status 1 when a problem is found."
     )
     add_common(p)
     p.set_defaults(handler=cmd_check)
 
     p = commands.add_parser("compact", help="compact the compacted topics now")
-    p.description = "Run compaction now on one or every topic whose cleanup.policy has compact."
+    p.description = (
+        "Run compaction now on one or every topic whose cleanup.policy has compact (Log.compact)."
+    )
     add_common(p)
     p.add_argument("-t", "--topic", action="append", default=[], help="only this topic")
     p.set_defaults(handler=cmd_compact)
 
     p = commands.add_parser("retention", help="apply retention.ms and retention.bytes now")
-    p.description = "Apply retention now, to completion, to one or every topic."
+    p.description = "Apply retention now, to completion, to one or every topic (Log.run_retention)."
     add_common(p)
     p.add_argument("-t", "--topic", action="append", default=[], help="only this topic")
     p.set_defaults(handler=cmd_retention)
@@ -59,7 +62,7 @@ def register(commands: Any) -> None:
     p = commands.add_parser("backup", help="write a consistent copy of the log to DEST")
     p.description = (
         "Write a consistent copy of the whole log to DEST (a new or empty directory) while "
-        "the log stays in use. Free pages are left out unless --no-compact."
+        "the log stays in use. Free pages are left out unless --no-compact (Log.backup)."
     )
     add_common(p)
     p.add_argument("dest", metavar="DEST", help="the backup directory")
@@ -71,7 +74,8 @@ def register(commands: Any) -> None:
         "Produce records with the Producer client into a throwaway topic, then consume "
         "them, and print throughput and latency percentiles. PATH '-' benchmarks a "
         "temporary log that is deleted afterwards; otherwise a temporary topic "
-        "(eventlog-bench-...) is created in the log and deleted afterwards, unless --topic."
+        "(eventlog-bench-...) is created in the log and deleted afterwards, unless --topic "
+        "(Log.producer, Log.consumer)."
     )
     add_common(p)
     p.add_argument("--records", type=int, default=100_000, help="records to produce (100000)")
@@ -225,7 +229,7 @@ def cmd_compact(args: argparse.Namespace, out: Output) -> int:
     if out.json:
         out.emit_json(rows)
     elif not rows:
-        out.line(f"nothing to compact ({len(topics)} compacted topics)")
+        out.line(f"nothing to compact ({plural(len(topics), 'compacted topic')})")
     else:
         out.table(
             ["TOPIC", "PART", "PASSES", "REMOVED", "TOMBSTONES", "REWRITTEN", "DELETED", "FREED"],
@@ -268,7 +272,7 @@ def cmd_retention(args: argparse.Namespace, out: Output) -> int:
     if out.json:
         out.emit_json(rows)
     elif not rows:
-        out.line(f"nothing to delete ({len(topics)} topics checked)")
+        out.line(f"nothing to delete ({plural(len(topics), 'topic')} checked)")
     else:
         out.table(
             ["TOPIC", "PART", "BATCHES", "RECORDS", "FREED", "NEW START"],

@@ -8,7 +8,12 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-__all__ = ["Output", "Progress", "format_bytes", "format_ms"]
+__all__ = ["Output", "Progress", "format_bytes", "format_ms", "plural"]
+
+
+def plural(n: int, word: str) -> str:
+    """``1 topic``, ``2 topics``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def format_ms(ms: int | None) -> str:
@@ -157,5 +162,5 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:,.1f}"
+        return f"{value:,.2f}"
     return str(value)

@@ -23,7 +23,7 @@ from ._common import (
     parse_when,
     to_millis,
 )
-from ._output import Output
+from ._output import Output, plural
 
 __all__ = ["register"]
 
@@ -37,7 +37,8 @@ def register(commands: Any) -> None:
         "Append one record per line of stdin (or --input FILE); creates the log if missing. "
         "Text mode: the line (without its newline) is the value. --json-input: each line "
         "is a JSON record (topic, partition, timestamp, key, value, headers). Lines are "
-        "written in batches; a bad line stops the command before it, with its line number."
+        "written in batches (Log.append_batch); a bad line stops the command before it, with "
+        "its line number."
     )
     add_common(p)
     p.add_argument("topic", metavar="TOPIC", help="the topic (must exist)")
@@ -72,7 +73,7 @@ def register(commands: Any) -> None:
     p.description = (
         "Print a topic's records. Without --follow it stops at the end offsets seen when "
         "it started. With --group it consumes as a member of that consumer group and "
-        "commits its position after each batch printed."
+        "commits its position after each batch printed (Log.consumer, Consumer)."
     )
     add_common(p)
     p.add_argument("topic", metavar="TOPIC", help="the topic")
@@ -107,7 +108,7 @@ def register(commands: Any) -> None:
     p.description = (
         "Write topics as JSON lines: per topic a line with its partitions and config, "
         "then its records (offsets, timestamps, keys, values, headers). Read back with "
-        "import."
+        "import (Log.describe_topic, Log.scan)."
     )
     add_common(p)
     p.add_argument(
@@ -123,7 +124,8 @@ def register(commands: Any) -> None:
         "Append the records of an export (or any JSON-lines records naming their topic); "
         "creates the log and missing topics (with the exported partitions and config). "
         "Offsets are kept when the topic starts empty at the exported offsets; records "
-        "that get another offset are counted in a warning, or refused with --strict-offsets."
+        "that get another offset are counted in a warning, or refused with --strict-offsets "
+        "(Log.create_topic, Log.append_batch)."
     )
     add_common(p)
     p.add_argument("-i", "--input", metavar="FILE", help="read FILE instead of stdin")
@@ -225,7 +227,8 @@ class _LineError(Exception):
 def _stopped(exc: _LineError, written: int, source: str) -> CommandError:
     resume = f"tail -n +{exc.line} {source if source != '-' else 'INPUT'} | eventlog ..."
     return CommandError(
-        f"line {exc.line}: {exc.message}; {written} records before it were written, nothing "
+        f"line {exc.line}: {exc.message}; {plural(written, 'record')} before it "
+        f"{'was' if written == 1 else 'were'} written, nothing "
         f"from line {exc.line} on; fix the line and resume from it (e.g. {resume})"
     )
 
@@ -567,10 +570,10 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
                 stream.close()
     if writer.mismatched:
         out.warn(
-            f"{writer.mismatched} records got another offset than exported (first: "
+            f"{plural(writer.mismatched, 'record')} got another offset than exported (first: "
             f"{writer.first_mismatch}); import into empty topics keeps dense offsets"
         )
-    summary = f"imported {writer.written} records"
+    summary = f"imported {plural(writer.written, 'record')}"
     if created:
         summary += f"; created topics {', '.join(created)}"
     out.note(summary)

@@ -9,7 +9,7 @@ from typing import Any
 from .._errors import TopicNotFoundError
 from .._records import TopicDescription
 from ._common import CommandError, add_common, config_pair, open_log
-from ._output import Output, format_bytes, format_ms
+from ._output import Output, format_bytes, format_ms, plural
 
 __all__ = ["register"]
 
@@ -26,14 +26,18 @@ def register(commands: Any) -> None:
     actions = topics.add_subparsers(dest="action", metavar="ACTION", title="actions")
 
     p = actions.add_parser("list", help="list the topics (the default action)")
-    p.description = "One row per topic: partitions, records, bytes and cleanup policy."
+    p.description = (
+        "One row per topic: partitions, records, bytes and cleanup policy "
+        "(Log.list_topics, Log.describe_topic)."
+    )
     add_common(p)
     p.set_defaults(handler=cmd_list)
 
     p = actions.add_parser("create", help="create a topic (creates the log if missing)")
     p.description = (
         "Create a topic. The log directory is created when it does not exist yet. "
-        "Configuration keys use Kafka's names (see the topic configuration reference)."
+        "Configuration keys use Kafka's names (see the topic configuration reference). "
+        "(Log.create_topic)"
     )
     add_common(p)
     p.add_argument("topic", metavar="TOPIC", help="the topic name")
@@ -57,7 +61,9 @@ def register(commands: Any) -> None:
     p.set_defaults(handler=cmd_create)
 
     p = actions.add_parser("describe", help="partitions, offsets, sizes and configuration")
-    p.description = "Describe topics: partitions with their offsets and sizes, and config."
+    p.description = (
+        "Describe topics: partitions with their offsets and sizes, and config (Log.describe_topic)."
+    )
     add_common(p)
     p.add_argument("topics", metavar="TOPIC", nargs="*", help="topics (default: all)")
     p.set_defaults(handler=cmd_describe)
@@ -65,7 +71,7 @@ def register(commands: Any) -> None:
     p = actions.add_parser("alter", help="change a topic's configuration or partitions")
     p.description = (
         "Change some configuration keys (the others keep their values), reset keys to "
-        "their defaults, or grow the partition count."
+        "their defaults, or grow the partition count (Log.alter_topic, Log.create_partitions)."
     )
     add_common(p)
     p.add_argument("topic", metavar="TOPIC", help="the topic name")
@@ -95,7 +101,7 @@ def register(commands: Any) -> None:
     p.set_defaults(handler=cmd_alter)
 
     p = actions.add_parser("delete", help="delete a topic and all its records")
-    p.description = "Delete topics and all their records."
+    p.description = "Delete topics and all their records (Log.delete_topic)."
     add_common(p)
     p.add_argument("topics", metavar="TOPIC", nargs="+", help="the topics to delete")
     p.add_argument("--if-exists", action="store_true", help="ignore topics that do not exist")
@@ -169,9 +175,11 @@ def cmd_create(args: argparse.Namespace, out: Output) -> int:
     if out.json:
         out.emit_json({**describe_json(desc), "created": not existed})
     elif existed:
-        out.line(f"topic {desc.name!r} exists ({len(desc.partitions)} partitions); unchanged")
+        out.line(
+            f"topic {desc.name!r} exists ({plural(len(desc.partitions), 'partition')}); unchanged"
+        )
     else:
-        out.line(f"created topic {desc.name!r} with {len(desc.partitions)} partitions")
+        out.line(f"created topic {desc.name!r} with {plural(len(desc.partitions), 'partition')}")
     return 0
 
 
@@ -187,7 +195,7 @@ def cmd_describe(args: argparse.Namespace, out: Output) -> int:
             out.line()
         out.line(
             f"topic {d.name}  (id {d.topic_id}, created {format_ms(d.created_ms)}, "
-            f"{len(d.partitions)} partitions)"
+            f"{plural(len(d.partitions), 'partition')})"
         )
         out.table(
             ["PARTITION", "START", "END", "RECORDS", "BATCHES", "SIZE", "LAST TIMESTAMP"],
@@ -229,7 +237,7 @@ def cmd_alter(args: argparse.Namespace, out: Output) -> int:
     if out.json:
         out.emit_json(describe_json(desc))
     else:
-        out.line(f"altered topic {desc.name!r} ({len(desc.partitions)} partitions)")
+        out.line(f"altered topic {desc.name!r} ({plural(len(desc.partitions), 'partition')})")
     return 0
 
 
