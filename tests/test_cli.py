@@ -738,3 +738,47 @@ def test_progress_draws_only_on_terminals() -> None:
     drawn = err.getvalue()
     assert drawn.startswith("\rworking [")
     assert drawn.endswith("\r")
+
+
+def test_a_closed_pipe_ends_consume_quietly(path: str) -> None:
+    with eventlog.open(path) as log:
+        log.create_topic("big")
+        log.append_columns("big", [b"record %d" % i for i in range(50_000)])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eventlog", path, "consume", "big"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"record 0\n"
+    proc.stdout.close()  # like `| head -1`
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    assert err == b""
+
+
+def test_lines_piped_slowly_are_written_as_they_come(path: str) -> None:
+    with eventlog.open(path) as log:
+        log.create_topic("t")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eventlog", path, "produce", "t"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(b"first\n")
+        proc.stdin.flush()
+        with eventlog.open(path, readonly=True) as log:
+            # Written while stdin is still open: not held back for a batch to fill.
+            assert log.wait("t", 0, 0, timeout=60)
+            assert log.read("t", 0)[0].value == b"first"
+        proc.stdin.write(b"second")  # no final newline: still a record
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with eventlog.open(path, readonly=True) as log:
+        assert [r.value for r in log.read("t", 0)] == [b"first", b"second"]

@@ -67,12 +67,17 @@ def test_every_command_is_documented_with_its_help(name: str) -> None:
     # And `--help` works and shows the same help.
     out = io.StringIO()
     assert run(["PATH", *name.split(), "--help"], stdout=out, stderr=io.StringIO()) == 0
+    shown = " ".join(out.getvalue().split())
+    assert " ".join((parser.description or "").split()) in shown
 
 
-def test_argparse_help_goes_to_the_given_stream(capsys: pytest.CaptureFixture[str]) -> None:
-    # argparse prints --help to sys.stdout itself; run() only maps the exit status.
-    assert run(["PATH", "consume", "--help"]) == 0
-    assert "--follow" in capsys.readouterr().out
+def test_help_and_usage_errors_go_to_the_given_streams() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert run(["PATH", "consume", "--help"], stdout=out, stderr=err) == 0
+    assert "--follow" in out.getvalue()
+    out, err = io.StringIO(), io.StringIO()
+    assert run(["PATH", "consume"], stdout=out, stderr=err) == 2
+    assert "the following arguments are required: TOPIC" in err.getvalue()
 
 
 def test_how_to_transcripts_use_existing_commands() -> None:

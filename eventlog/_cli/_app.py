@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -77,7 +78,9 @@ def run(
     parser = build_parser()
     _enable_completion(parser)
     try:
-        args = parser.parse_args(argv)
+        # argparse prints help and usage errors itself, to sys.stdout / sys.stderr.
+        with contextlib.redirect_stdout(out_stream), contextlib.redirect_stderr(err_stream):
+            args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help, --version (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else 2
     debug = bool(getattr(args, "debug", False))
