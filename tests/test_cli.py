@@ -559,6 +559,10 @@ def test_export_import_export_round_trip(
     assert "imported 304 records" in r.err
     second = call(monkeypatch, copy, "export")
     assert second.out == first.out
+    strict = str(tmp_path / "strict")
+    r = call(monkeypatch, strict, "import", "--strict-offsets", stdin=first.out.encode())
+    assert r.code == 0, r.err
+    assert call(monkeypatch, strict, "export").out == first.out
     with eventlog.open(path, readonly=True) as a, eventlog.open(copy, readonly=True) as b:
         for topic in a.list_topics():
             assert list(a.scan(topic)) == list(b.scan(topic))

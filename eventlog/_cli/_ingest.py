@@ -31,16 +31,27 @@ class Writer:
         self.first_mismatch = ""
         self._pending: list[tuple[int, str, NewRecord, int | None]] = []
         self._next: dict[tuple[str, int], int] = {}
+        self._unplaced = False
 
     def add(self, line: int, topic: str, record: NewRecord, offset: int | None = None) -> None:
+        """Queue a record read from input line ``line`` (``offset``: the offset it had in
+        an export, to compare with the one it gets). Raises LineError when a batch
+        written meanwhile fails."""
         if self._pending and self._pending[0][1] != topic:
             self.flush()
+        if record.partition is None:
+            self._unplaced = True  # its partition, so the offsets it moves, is not known yet
+        else:
+            self._next[(topic, record.partition)] = self.predicted(topic, record.partition) + 1
         self._pending.append((line, topic, record, offset))
         if len(self._pending) >= _BATCH:
             self.flush()
 
     def predicted(self, topic: str, partition: int) -> int:
-        """The offset the next record of the partition will get (no other writer)."""
+        """The offset the next record of the partition will get, queued records counted
+        (assuming no other writer); -1 for a partition that does not exist."""
+        if self._unplaced:
+            self.flush()
         tp = (topic, partition)
         if tp not in self._next:
             ends = self.log.end_offsets(topic)
@@ -50,7 +61,10 @@ class Writer:
         return self._next[tp]
 
     def flush(self) -> None:
+        """Write the queued records: one append_batch, or, if it fails, one append per
+        record up to the failing one (then LineError names its line)."""
         pending, self._pending = self._pending, []
+        self._unplaced = False
         if not pending:
             return
         topic = pending[0][1]

@@ -132,7 +132,6 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
                     f"topic {topic!r} does not exist and no topic line before it describes it",
                 )
             if args.strict_offsets and offset is not None and record.partition is not None:
-                writer.flush()
                 expected = writer.predicted(topic, record.partition)
                 if expected != offset:
                     raise LineError(
