@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import os
+import sys
 from collections.abc import Iterator
 from typing import IO
 
@@ -124,12 +126,11 @@ def iter_line_chunks(stream: IO[bytes], max_lines: int) -> Iterator[list[bytes]]
             yield lines[start : start + max_lines]
 
 
-def input_stream(path: str | None) -> IO[bytes]:
-    """A binary input: the file at ``path``, or stdin for None or ``-``."""
-    import sys
-
+def input_stream(path: str | None) -> contextlib.AbstractContextManager[IO[bytes]]:
+    """A binary input as a context manager: the file at ``path`` (closed at the end), or
+    stdin for None or ``-`` (left open)."""
     if path is None or path == "-":
-        return sys.stdin.buffer
+        return contextlib.nullcontext(sys.stdin.buffer)
     if not os.path.exists(path):
         raise CommandError(f"input file {path!r} does not exist")
-    return open(path, "rb")  # closed by the caller
+    return open(path, "rb")

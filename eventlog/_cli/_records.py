@@ -108,8 +108,7 @@ def cmd_produce(args: argparse.Namespace, out: Output) -> int:
     sep = args.key_separator.encode("utf-8") if args.key_separator is not None else None
     if sep == b"":
         raise CommandError("--key-separator must not be empty")
-    stream = input_stream(args.input)
-    with open_log(args.path, write=True, create=True) as log:
+    with input_stream(args.input) as stream, open_log(args.path, write=True, create=True) as log:
         if args.topic not in log.list_topics():
             raise TopicNotFoundError(
                 f"topic {args.topic!r} does not exist; create it with: eventlog "
@@ -146,9 +145,6 @@ def cmd_produce(args: argparse.Namespace, out: Output) -> int:
             read_input(stream, json_line if args.json_input else text_line, writer)
         except LineError as exc:
             raise stopped(exc, writer.written, source) from None
-        finally:
-            if args.input not in (None, "-"):
-                stream.close()
     return 0
 
 

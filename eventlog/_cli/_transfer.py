@@ -100,8 +100,11 @@ def _export(log: Log, topics: list[str], dest: TextIO, out: Output) -> None:
 
 def cmd_import(args: argparse.Namespace, out: Output) -> int:
     source = args.input or "-"
-    stream = input_stream(args.input)
-    with open_log(args.path, write=True, create=True) as log, out.progress("importing") as bar:
+    with (
+        input_stream(args.input) as stream,
+        open_log(args.path, write=True, create=True) as log,
+        out.progress("importing") as bar,
+    ):
         writer = Writer(log, out)
         known = set(log.list_topics())
         created: list[str] = []
@@ -145,9 +148,6 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
             read_input(stream, line, writer)
         except LineError as exc:
             raise stopped(exc, writer.written, source) from None
-        finally:
-            if args.input not in (None, "-"):
-                stream.close()
     if writer.mismatched:
         out.warn(
             f"{plural(writer.mismatched, 'record')} got another offset than exported (first: "
