@@ -1,0 +1,136 @@
+"""Helpers the commands share: opening the log, parsing option values, reading input."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import os
+import sys
+from collections.abc import Iterator
+from typing import IO
+
+from .._log import Log
+from .._log import open as open_log_dir
+
+__all__ = [
+    "CommandError",
+    "add_common",
+    "config_pair",
+    "iter_line_chunks",
+    "open_log",
+    "parse_when",
+]
+
+
+class CommandError(Exception):
+    """A failure the command reports in one line (exit status 1)."""
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """--json and --debug on a subcommand too, so they may follow the command.
+
+    SUPPRESS keeps a subcommand from overwriting a value given before the command.
+    """
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print JSON instead of tables",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of an error",
+    )
+
+
+def open_log(path: str, *, write: bool = False, create: bool = False) -> Log:
+    """Open the log for a command.
+
+    Reading commands open it read-only, so they work beside a running writer. Only the
+    commands that add data (``topics create``, ``produce``, ``import``) create a missing log.
+    """
+    if not write:
+        return open_log_dir(path, readonly=True)
+    if create:
+        return open_log_dir(path, create=True)
+    return open_log_dir(path, create=False)
+
+
+def config_pair(text: str) -> tuple[str, str]:
+    """An argparse type for ``--config key=value``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(
+            f"expected key=value (e.g. retention.ms=3600000); got {text!r}"
+        )
+    return key.strip(), value
+
+
+def header_pair(text: str) -> tuple[str, bytes]:
+    """An argparse type for ``--header name=value``."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected name=value; got {text!r}")
+    return name, value.encode("utf-8")
+
+
+def parse_when(text: str, what: str) -> int | _dt.datetime:
+    """``@MILLIS`` (milliseconds since the epoch) or an ISO 8601 date-time.
+
+    A date-time without a time zone is local time, as ``Log.reset_offsets`` reads it.
+    """
+    if text.startswith("@"):
+        digits = text[1:]
+        if not digits.isdigit():
+            raise CommandError(f"{what}: expected @MILLISECONDS since the epoch; got {text!r}")
+        return int(digits)
+    try:
+        return _dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(
+            f"{what}: expected @MILLISECONDS or an ISO 8601 date-time such as "
+            f"2024-05-01T12:00:00+00:00; got {text!r}"
+        ) from None
+
+
+def to_millis(when: int | _dt.datetime) -> int:
+    """Milliseconds since the epoch (a naive date-time is local time)."""
+    if isinstance(when, int):
+        return when
+    return int(when.timestamp() * 1000)
+
+
+def iter_line_chunks(stream: IO[bytes], max_lines: int) -> Iterator[list[bytes]]:
+    """The complete lines of ``stream`` (without their ``\\n``), in lists of at most
+    ``max_lines``, each list holding only what was already available.
+
+    It reads with ``read1``: from a file that gives large chunks (large batches), from a
+    pipe or a terminal whatever has arrived (so a line typed or piped slowly is written
+    at once, not after ``max_lines`` more).
+    """
+    read1 = getattr(stream, "read1", None)
+    pending = b""
+    while True:
+        chunk = read1(1 << 20) if read1 is not None else stream.read(1 << 20)
+        if not chunk:
+            if pending:
+                yield [pending]
+            return
+        data = pending + chunk
+        lines = data.split(b"\n")
+        pending = lines.pop()
+        for start in range(0, len(lines), max_lines):
+            yield lines[start : start + max_lines]
+
+
+def input_stream(path: str | None) -> contextlib.AbstractContextManager[IO[bytes]]:
+    """A binary input as a context manager: the file at ``path`` (closed at the end), or
+    stdin for None or ``-`` (left open)."""
+    if path is None or path == "-":
+        return contextlib.nullcontext(sys.stdin.buffer)
+    if not os.path.exists(path):
+        raise CommandError(f"input file {path!r} does not exist")
+    return open(path, "rb")
