@@ -435,15 +435,12 @@ def test_without_the_extra(log: eventlog.Log, monkeypatch: pytest.MonkeyPatch) -
 
 
 def command(log_path: Path, *argv: str) -> tuple[int, str]:
-    import argparse
+    """``eventlog LOG_PATH mirror ARGV...`` in process: (exit status, stdout + stderr)."""
+    from eventlog._cli import run
 
-    from eventlog.ext.kafka import _command
-
-    parser = argparse.ArgumentParser(prog="eventlog PATH mirror")
-    _command.add_arguments(parser)
-    out = io.StringIO()
-    code = _command.run(str(log_path), parser.parse_args(list(argv)), out)
-    return code, out.getvalue()
+    out, err = io.StringIO(), io.StringIO()
+    code = run([str(log_path), "mirror", *argv], stdout=out, stderr=err)
+    return code, out.getvalue() + err.getvalue()
 
 
 def test_command_both_directions(kafka: KafkaCluster, tmp_path: Path) -> None:
@@ -455,6 +452,13 @@ def test_command_both_directions(kafka: KafkaCluster, tmp_path: Path) -> None:
     assert code == 0, out
     assert "50 records" in out
     assert "lag 0" in out
+    # Its positions show in `eventlog PATH stats`.
+    code, stats = cli_json(path, "stats")
+    assert code == 0
+    rows = [m for m in stats["mirrors"] if m["topic"] == src_topic]
+    assert len(rows) == P
+    assert all(m["direction"] == "from-kafka" and m["lag"] == 0 for m in rows)
+    assert sum(m["position"] for m in rows) == 50
     out_topic = kafka.unique("cmd-out")
     kafka.create_topic(out_topic, P)
     with eventlog.open(path) as log:
@@ -483,6 +487,39 @@ def test_command_both_directions(kafka: KafkaCluster, tmp_path: Path) -> None:
     assert sum(len(v) for v in kafka.read_all(out_topic).values()) == 30
 
 
+def test_command_as_a_subprocess(kafka: KafkaCluster, tmp_path: Path) -> None:
+    """``eventlog PATH mirror`` as the shell runs it: a copy from the cluster, then the
+    one-line error of an unreachable cluster (exit 1, no traceback)."""
+    topic = kafka.unique("cmd-proc")
+    kafka.create_topic(topic, P)
+    kafka.produce(topic, source_records(20))
+    path = str(tmp_path / "proc-log")
+    argv = [sys.executable, "-m", "eventlog", path, "mirror", "from-kafka"]
+    proc = subprocess.run(
+        [*argv, "--bootstrap", kafka.bootstrap, "--topic", topic, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    done = json.loads(proc.stdout.splitlines()[-1])
+    assert done["event"] == "done"
+    assert done["records"] == 20
+    with eventlog.open(path, readonly=True) as log:
+        assert total(log, topic) == 20
+    proc = subprocess.run(
+        [*argv, "--bootstrap", f"127.0.0.1:{free_port()}", "--topic", topic, "--timeout", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("eventlog: error: ")
+    assert "Traceback" not in proc.stderr
+
+
 def test_command_errors(tmp_path: Path) -> None:
     bootstrap = f"127.0.0.1:{free_port()}"
     code, out = command(
@@ -495,7 +532,7 @@ def test_command_errors(tmp_path: Path) -> None:
         tmp_path / "l", "to-kafka", "--bootstrap", bootstrap, "--topic", "t", "-X", "oops"
     )
     assert code == 2
-    assert "-X takes key=value" in out
+    assert "expected key=value" in out
 
 
 # ---------------------------------------------------------------------- SIGKILL mid-copy
@@ -632,10 +669,16 @@ def test_command_bad_arguments_exit_2(tmp_path: Path) -> None:
         "--batch-size", "0", "--json",
     )  # fmt: skip
     assert code == 2
-    assert json.loads(out) == {
-        "event": "error",
-        "message": "batch_size must be an int >= 1; got 0",
-    }
+    assert "--batch-size: expected an integer >= 1; got '0'" in out
+    assert not (tmp_path / "l").exists()  # nothing created
+
+
+def cli_json(log_path: Path, *argv: str) -> tuple[int, Any]:
+    from eventlog._cli import run
+
+    out, err = io.StringIO(), io.StringIO()
+    code = run([str(log_path), "--json", *argv], stdout=out, stderr=err)
+    return code, json.loads(out.getvalue()) if code == 0 else err.getvalue()
 
 
 def test_one_shot_to_kafka_stops_at_the_end_seen_at_the_start(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from .._errors import EventLogError, TopicNotFoundError
-from . import _groups, _ops, _records, _topics, _transfer
+from . import _groups, _mirror, _ops, _records, _topics, _transfer
 from ._common import CommandError
 from ._output import Output
 
@@ -20,12 +20,12 @@ Handler = Callable[[argparse.Namespace, Output], int]
 
 # Each module adds its subcommands with register(subparsers); a new command module is
 # plugged in by adding it here.
-COMMAND_MODULES = (_topics, _records, _transfer, _groups, _ops)
+COMMAND_MODULES = (_topics, _records, _transfer, _groups, _ops, _mirror)
 
 DESCRIPTION = """\
 Operate an eventlog log directory from the shell: topics, producing and consuming
 records, consumer groups, statistics, integrity checks, compaction, retention, backups,
-export and import, and a quick benchmark.
+export and import, a quick benchmark, and mirroring to and from Kafka clusters.
 """
 
 EPILOG = """\

@@ -30,8 +30,9 @@ def register(commands: Any) -> None:
     p.description = (
         "Per partition: records, bytes, batches, first and last timestamps, and rates (records "
         "per second with timestamps in the last minute, and over the partition's stored "
-        "life); per consumer group and topic: the lag (Log.describe_topic, "
-        "Log.offsets_for_times, Log.describe_group)."
+        "life); per consumer group and topic: the lag; per mirror to or from a Kafka cluster "
+        "and partition: its position and lag (Log.describe_topic, Log.offsets_for_times, "
+        "Log.describe_group, eventlog.ext.kafka.mirror_status)."
     )
     add_common(p)
     p.add_argument("-t", "--topic", action="append", default=[], help="only this topic")
@@ -138,8 +139,9 @@ def cmd_stats(args: argparse.Namespace, out: Output) -> int:
                 if not args.topic or tp.topic in args.topic:
                     by_topic[tp.topic] = by_topic.get(tp.topic, 0) + po.lag
             lags.extend({"group": group, "topic": t, "lag": n} for t, n in sorted(by_topic.items()))
+        mirrors = _mirror_rows(log, args.topic)
     if out.json:
-        out.emit_json({"partitions": parts, "groups": lags})
+        out.emit_json({"partitions": parts, "groups": lags, "mirrors": mirrors})
         return 0
     out.table(
         ["TOPIC", "PART", "RECORDS", "SIZE", "BATCHES", "FIRST", "LAST", "REC/S 1M", "REC/S LIFE"],
@@ -161,7 +163,47 @@ def cmd_stats(args: argparse.Namespace, out: Output) -> int:
     if lags:
         out.line()
         out.table(["GROUP", "TOPIC", "LAG"], [[g["group"], g["topic"], g["lag"]] for g in lags])
+    if mirrors:
+        out.line()
+        out.table(
+            ["MIRROR", "DIRECTION", "TOPIC", "PART", "POSITION", "END", "LAG", "UPDATED"],
+            [
+                [
+                    m["name"],
+                    m["direction"],
+                    m["topic"],
+                    m["partition"],
+                    m["position"],
+                    m["end"],
+                    m["lag"],
+                    format_ms(m["updated_ms"]),
+                ]
+                for m in mirrors
+            ],
+        )
     return 0
+
+
+def _mirror_rows(log: Log, topics: list[str]) -> list[dict[str, Any]]:
+    """The positions and lag of the log's mirrors to and from Kafka clusters (read from
+    the log alone: eventlog.ext.kafka.mirror_status), for the selected topics."""
+    from ..ext.kafka import mirror_status
+
+    return [
+        {
+            "name": s.name,
+            "direction": s.direction,
+            "topic": s.topic,
+            "partition": s.partition,
+            "position": s.position,
+            "end": s.end,
+            "lag": s.lag,
+            "updated_ms": s.updated_ms,
+            "bootstrap": s.bootstrap,
+        }
+        for s in mirror_status(log)
+        if not topics or s.topic in topics
+    ]
 
 
 # ------------------------------------------------------------------------- maintenance
