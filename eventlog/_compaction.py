@@ -55,6 +55,7 @@ a crash continues where its last committed chunk ended.
 from __future__ import annotations
 
 import struct
+import threading
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -76,6 +77,7 @@ from ._catalog import (
 from ._clock import is_manual
 from ._codec import (
     FLAG_LOG_APPEND_TIME,
+    HEADER_SIZE,
     DecodedBatch,
     decode_batch,
     encode_records,
@@ -513,7 +515,7 @@ def run_chunk(
         work.stored += len(value)
         batches += 1
         try:
-            batch = decode_batch(key, value, base)
+            batch = _decoded(key, value, base)
         except CorruptLogError as exc:
             flush()
             work.damaged = work.damaged or CorruptLogError(
@@ -713,6 +715,31 @@ def _pick(column: Sequence[_V], indexes: list[int]) -> Sequence[_V]:
     if len(indexes) == 1:
         return (column[indexes[0]],)
     return itemgetter(*indexes)(column)  # type: ignore[no-any-return]
+
+
+# The batches decoded last, by LMDB key: (stored header, decoded batch). A chunk that stops
+# inside a large batch leaves it unchanged, so the next chunk finds it here instead of
+# decoding it again. The header ends with the CRC of the payload and the key, so an equal
+# header means an equal batch.
+_DECODED: dict[bytes, tuple[bytes, DecodedBatch]] = {}
+_DECODED_MAX: Final = 8
+_DECODED_LOCK = threading.Lock()
+
+
+def _decoded(key: bytes, value: bytes, base: int) -> DecodedBatch:
+    """``decode_batch(key, value, base)``, reusing a recent decoding of the same batch."""
+    header = value[:HEADER_SIZE]
+    with _DECODED_LOCK:
+        hit = _DECODED.get(key)
+    if hit is not None and hit[0] == header:
+        return hit[1]
+    batch = decode_batch(key, value, base)
+    if batch.count > AUTO_RECORDS:  # only batches that chunks may stop inside
+        with _DECODED_LOCK:
+            if len(_DECODED) >= _DECODED_MAX:
+                del _DECODED[next(iter(_DECODED))]
+            _DECODED[key] = (header, batch)
+    return batch
 
 
 def _seek_holding(cursor: Any, tid: int, partition: int, pos: int) -> bool:
