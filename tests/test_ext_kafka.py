@@ -807,11 +807,17 @@ def test_to_kafka_survives_sigkill_at_least_once(kafka: KafkaCluster, tmp_path: 
 
 
 def test_to_kafka_survives_sigkill_exactly_once(kafka: KafkaCluster, tmp_path: Path) -> None:
-    if kafka.is_mock:
+    """Needs what librdkafka's mock cluster lacks (probed, so that this runs once it has
+    them): without abort filtering, the restarted mirror itself reads the positions of an
+    aborted transaction back as committed, and neither its records nor the positions topic
+    tell committed records from aborted ones (the mirror adds no header, so that records
+    arrive as they are); without fencing, a killed instance's open transaction is not
+    aborted by the next run."""
+    gaps = kafka.exactly_once_gaps() if kafka.is_mock else []  # a real cluster has both
+    if gaps:
         pytest.skip(
-            "librdkafka's mock cluster does not filter aborted transactions for "
-            "read_committed consumers, so exactly-once delivery can only be checked on a "
-            "real cluster (set EVENTLOG_KAFKA_BOOTSTRAP)"
+            f"librdkafka's mock cluster cannot run an exactly-once kill test: "
+            f"{'; '.join(gaps)} (set EVENTLOG_KAFKA_BOOTSTRAP to a real cluster)"
         )
     topic = kafka.unique("kill-out-eos")
     kafka.create_topic(topic, P)
