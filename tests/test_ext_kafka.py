@@ -470,6 +470,33 @@ def test_unknown_topics(kafka: KafkaCluster, log: eventlog.Log) -> None:
     assert mirror_status(log) == []
 
 
+def test_positions_of_a_cluster_that_reports_no_id(log: eventlog.Log) -> None:
+    """A cluster whose metadata has no cluster id (very old brokers): its positions are
+    told apart by bootstrap servers, in both directions of the comparison."""
+    from eventlog.ext.kafka._positions import ensure_topic, load_positions, write_positions
+
+    ensure_topic(log)
+    with log.transaction() as tx:
+        write_positions(tx, "m", "from-kafka", "a:9092", "cluster-a", {("t", 0): (5, 9)})
+        write_positions(tx, "n", "from-kafka", "b:9092", None, {("t", 0): (7, 9)})
+    assert load_positions(log, "m", "from-kafka", bootstrap="a:9092", cluster_id=None) == {
+        ("t", 0): 5
+    }
+    assert load_positions(log, "n", "from-kafka", bootstrap="b:9092", cluster_id=None) == {
+        ("t", 0): 7
+    }
+    with pytest.raises(MirrorClusterMismatchError) as info:
+        load_positions(log, "m", "from-kafka", bootstrap="c:9092", cluster_id=None)
+    assert str(info.value).startswith(
+        "mirror 'm' already copies from the Kafka cluster 'cluster-a' at 'a:9092', "
+        "not from the cluster at 'c:9092': "
+    )
+    with pytest.raises(MirrorClusterMismatchError, match="not from the cluster 'x' at 'c:9092'"):
+        load_positions(log, "n", "from-kafka", bootstrap="c:9092", cluster_id="x")
+    # Another direction under the same name is another mirror.
+    assert load_positions(log, "m", "to-kafka", bootstrap="c:9092", cluster_id="x") == {}
+
+
 def test_missing_positions_topic(kafka: KafkaCluster, log: eventlog.Log, tmp_path: Path) -> None:
     """Exactly-once log -> Kafka without its positions topic on the cluster: the error says
     what to do about the positions topic, not the advice for data topics."""

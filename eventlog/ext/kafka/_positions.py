@@ -141,11 +141,12 @@ def _check_cluster(
     elif stored_bootstrap == bootstrap:
         return  # positions from before cluster ids were stored, or a cluster without one
     to_from = "to" if direction == TO_KAFKA else "from"
-    stored = f"cluster {stored_id!r} " if stored_id is not None else ""
-    here = f"cluster {cluster_id!r} " if cluster_id is not None else ""
+    stored = "" if stored_id is None else f" {stored_id!r}"
+    here = "" if cluster_id is None else f" {cluster_id!r}"
     message = (
-        f"mirror {name!r} already copies {to_from} the Kafka {stored}at {stored_bootstrap!r}, "
-        f"not {to_from} the {here}at {bootstrap!r}: its positions belong to that cluster "
+        f"mirror {name!r} already copies {to_from} the Kafka cluster{stored} at "
+        f"{stored_bootstrap!r}, not {to_from} the cluster{here} at {bootstrap!r}: its "
+        f"positions belong to that cluster "
         f"(offsets of one cluster mean nothing on another); use another mirror name for this "
         f"cluster (name=, --name)"
     )
