@@ -10,8 +10,10 @@ What the mock cluster does (librdkafka 2.16, checked by these tests' authors): t
 auto-created with 4 partitions on first use (its CreateTopics request never finds a
 controller, so topics here are always created that way); idempotent and transactional
 producers work; but a ``read_committed`` consumer still sees the records of aborted
-transactions (no abort filtering), so exactly-once *reads* can only be checked on a real
-cluster.
+transactions (no abort filtering), and a new producer with the same transactional id does
+not fence the older one (whose open transaction still commits afterwards), so exactly-once
+across crashes can only be checked on a real cluster. ``exactly_once_gaps()`` probes for
+both, so the test that needs them runs by itself once the mock supports them.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import pytest
 pytest.importorskip(
     "confluent_kafka", reason="the mirror tests need confluent-kafka (the test extra has it)"
 )
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 MOCK_PARTITIONS = 4
@@ -135,6 +137,38 @@ class KafkaCluster:
         assert producer.flush(60) == 0
         assert all(p is not None for p in placed)
         return placed
+
+    def exactly_once_gaps(self) -> list[str]:
+        """What this cluster lacks for exactly-once across crashes, probed on a fresh
+        topic: abort filtering for ``read_committed`` consumers, and the fencing of an
+        older producer by a new one with the same transactional id. Empty when both work."""
+        topic = self.unique("eos-probe")
+        self.create_topic(topic)
+        gaps = []
+        producer = Producer(self.config(**{"transactional.id": self.unique("probe-tx")}))
+        producer.init_transactions(30)
+        producer.begin_transaction()
+        producer.produce(topic, b"aborted", partition=0)
+        producer.flush(30)
+        producer.abort_transaction(30)
+        producer.begin_transaction()
+        producer.produce(topic, b"committed", partition=0)
+        producer.commit_transaction(30)
+        if [r[2] for r in self.read_all(topic, committed=True)[0]] != [b"committed"]:
+            gaps.append("read_committed consumers see the records of aborted transactions")
+        tx_id = self.unique("probe-fence")
+        old = Producer(self.config(**{"transactional.id": tx_id}))
+        old.init_transactions(30)
+        old.begin_transaction()
+        old.produce(topic, b"zombie", partition=1)
+        old.flush(30)
+        Producer(self.config(**{"transactional.id": tx_id})).init_transactions(30)
+        try:
+            old.commit_transaction(30)
+            gaps.append("a new transactional producer does not fence the older one")
+        except KafkaException:
+            pass  # fenced, as Kafka does
+        return gaps
 
     def read_all(self, topic: str, *, committed: bool = False) -> dict[int, list[Any]]:
         """Every record of a topic: ``{partition: [(offset, key, value, headers,

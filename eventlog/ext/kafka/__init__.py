@@ -23,6 +23,7 @@ from ._errors import (
     KafkaAuthorizationError,
     KafkaTopicNotFoundError,
     KafkaUnreachableError,
+    MirrorClusterMismatchError,
     MirrorError,
 )
 from ._mirror import (
@@ -41,6 +42,7 @@ __all__ = [
     "KafkaTopicNotFoundError",
     "KafkaUnreachableError",
     "Mirror",
+    "MirrorClusterMismatchError",
     "MirrorError",
     "MirrorResult",
     "MirrorStatus",

@@ -10,6 +10,7 @@ __all__ = [
     "KafkaAuthorizationError",
     "KafkaTopicNotFoundError",
     "KafkaUnreachableError",
+    "MirrorClusterMismatchError",
     "MirrorError",
     "from_kafka_error",
     "missing_extra",
@@ -39,6 +40,20 @@ class KafkaTopicNotFoundError(MirrorError, KeyError):
 class KafkaAuthorizationError(MirrorError, PermissionError):
     """The cluster refused the client: authentication failed, or an ACL denies access to a
     topic, consumer group, transactional id or the cluster."""
+
+
+class MirrorClusterMismatchError(MirrorError, ValueError):
+    """The mirror's name already has positions for another Kafka cluster (per direction, a
+    mirror name belongs to one cluster: offsets of one cluster mean nothing on another).
+
+    Attributes:
+        cluster_id: the cluster the stored positions belong to (None when they were stored
+            before eventlog recorded cluster ids: then they are told apart by bootstrap).
+        bootstrap: the bootstrap servers stored with those positions.
+    """
+
+    cluster_id: str | None
+    bootstrap: str
 
 
 _AUTHORIZATION = frozenset(

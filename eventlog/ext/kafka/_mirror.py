@@ -177,6 +177,7 @@ class Mirror:
         self._ends: dict[tuple[str, int], int] = {}
         self._failures: list[Any] = []  # delivery errors reported by the producer
         self._round = 0
+        self._cluster_id: str | None = None  # from the cluster's metadata
 
     @property
     def name(self) -> str:
@@ -234,6 +235,7 @@ class Mirror:
                     lag=end - position,
                     updated_ms=now,
                     bootstrap=self._bootstrap,
+                    cluster_id=self._cluster_id,
                 )
             )
         return MirrorResult(
@@ -258,19 +260,39 @@ class Mirror:
         config.update(self._config)
         return config
 
+    def _load_positions(self, direction: str) -> dict[tuple[str, int], int]:
+        return load_positions(
+            self._log,
+            self._name,
+            direction,
+            bootstrap=self._bootstrap,
+            cluster_id=self._cluster_id,
+        )
+
     def _error(self, error: Any, doing: str, topic: str | None = None) -> MirrorError:
         return from_kafka_error(error, doing, bootstrap=self._bootstrap, topic=topic)
 
     def _kafka_partitions(self, ck: Any, client: Any, topics: list[str]) -> dict[str, int]:
         """``{topic: partition count}`` from the cluster's metadata (asking for all topics:
-        asking for one by name could auto-create it on a cluster that allows that)."""
+        asking for one by name could auto-create it on a cluster that allows that); also
+        notes the cluster's id."""
         try:
             metadata = client.list_topics(timeout=self._timeout)
         except ck.KafkaException as e:
             raise self._error(e, "reading the cluster's metadata") from None
+        self._cluster_id = metadata.cluster_id or None
         out: dict[str, int] = {}
         for topic in topics:
             found = metadata.topics.get(topic)
+            if found is None and self._exactly_once and topic == self._positions_topic:
+                raise KafkaTopicNotFoundError(
+                    f"the positions topic {topic!r} of an exactly-once mirror does not exist "
+                    f"on the Kafka cluster at {self._bootstrap!r}; create it there with one "
+                    f"partition (cleanup.policy=compact keeps it small), or name an existing "
+                    f"topic with positions_topic= (--positions-topic)",
+                    topic=topic,
+                    code="UNKNOWN_TOPIC_OR_PART",
+                )
             if found is None:
                 raise KafkaTopicNotFoundError(
                     f"topic {topic!r} does not exist on the Kafka cluster at "
@@ -308,6 +330,8 @@ class Mirror:
 
     def _from_kafka_with(self, ck: Any, consumer: Any, log: Log, follow: bool) -> None:
         counts = self._kafka_partitions(ck, consumer, self._topics)
+        # Before anything is created in the log: refused when the name belongs elsewhere.
+        stored = self._load_positions(FROM_KAFKA)
         keep_partition: dict[str, bool] = {}
         for topic, count in counts.items():
             try:
@@ -316,7 +340,6 @@ class Mirror:
                 mine = log.create_topic(topic, count, exist_ok=True)
             keep_partition[topic] = len(mine.partitions) == count
         ensure_topic(log)
-        stored = load_positions(log, self._name, FROM_KAFKA)
         targets: dict[tuple[str, int], int] = {}
         assignment = []
         for topic, count in counts.items():
@@ -432,6 +455,7 @@ class Mirror:
                 self._name,
                 FROM_KAFKA,
                 self._bootstrap,
+                self._cluster_id,
                 {
                     tp: (self._positions[tp], max(self._ends[tp], self._positions[tp]))
                     for tp in touched
@@ -462,8 +486,8 @@ class Mirror:
         if self._exactly_once:
             wanted.append(self._positions_topic)
         kparts = self._kafka_partitions(ck, producer, wanted)
+        stored = self._load_positions(TO_KAFKA)
         ensure_topic(log)
-        stored = load_positions(log, self._name, TO_KAFKA)
         if self._exactly_once:
             try:
                 # Fences an older instance and aborts the transaction it left open.
@@ -689,6 +713,7 @@ class Mirror:
                 self._name,
                 TO_KAFKA,
                 self._bootstrap,
+                self._cluster_id,
                 {tp: (self._positions[tp], self._ends[tp]) for tp in touched},
             )
 
