@@ -877,6 +877,24 @@ def cli_json(log_path: Path, *argv: str) -> tuple[int, Any]:
     return code, json.loads(out.getvalue()) if code == 0 else err.getvalue()
 
 
+def test_positions_past_the_logs_end_are_refused(
+    kafka: KafkaCluster, log: eventlog.Log
+) -> None:
+    """A log re-created (or restored from an older backup) under a mirror's stored
+    positions: resuming would skip what the new log holds up to there, so the mirror
+    refuses, naming the way out, and sends nothing."""
+    topic = kafka.unique("past-end")
+    kafka.create_topic(topic, P)
+    fill_log(log, topic, P, 40)
+    assert mirror_to_kafka(log, kafka.bootstrap, topic, name="old").records == 40
+    log.delete_topic(topic)
+    fill_log(log, topic, P, 4)  # a new topic of the same name, shorter than before
+    with pytest.raises(eventlog.InvalidArgumentError, match="past the log's end offset"):
+        mirror_to_kafka(log, kafka.bootstrap, topic, name="old")
+    assert sum(len(v) for v in kafka.read_all(topic).values()) == 40
+    assert mirror_to_kafka(log, kafka.bootstrap, topic, name="new").records == 4
+
+
 def test_one_shot_to_kafka_stops_at_the_end_seen_at_the_start(
     kafka: KafkaCluster, log: eventlog.Log
 ) -> None:

@@ -200,6 +200,7 @@ def _mirror_rows(log: Log, topics: list[str]) -> list[dict[str, Any]]:
             "lag": s.lag,
             "updated_ms": s.updated_ms,
             "bootstrap": s.bootstrap,
+            "cluster_id": s.cluster_id,
         }
         for s in mirror_status(log)
         if not topics or s.topic in topics

@@ -502,7 +502,18 @@ class Mirror:
             starts = log.beginning_offsets(topic)
             ends = log.end_offsets(topic)
             for p in range(lparts[topic]):
-                self._positions[(topic, p)] = max(stored.get((topic, p), 0), starts[p])
+                position = max(stored.get((topic, p), 0), starts[p])
+                if position > ends[p]:
+                    # Positions past the end: the log is not the one they were stored
+                    # for (restored from an older backup, or re-created). Resuming there
+                    # would skip the records appended until the log grew past it.
+                    raise InvalidArgumentError(
+                        f"mirror {self._name!r}: its stored position {position} in topic "
+                        f"{topic!r} partition {p} is past the log's end offset {ends[p]}: "
+                        f"the log is not the one it mirrored (restored from a backup, or "
+                        f"re-created); mirror it under another name"
+                    )
+                self._positions[(topic, p)] = position
                 self._ends[(topic, p)] = ends[p]
                 targets[(topic, p)] = ends[p]
         self._store_to_kafka(set(self._positions))
