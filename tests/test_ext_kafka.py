@@ -895,6 +895,34 @@ def test_positions_past_the_logs_end_are_refused(
     assert mirror_to_kafka(log, kafka.bootstrap, topic, name="new").records == 4
 
 
+def test_positions_past_a_kafka_partitions_end_are_refused(
+    kafka: KafkaCluster, log: eventlog.Log
+) -> None:
+    """Kafka -> log with stored positions past the cluster partitions' ends (the topic
+    was re-created on the cluster): refused, nothing imported."""
+    from eventlog.ext.kafka import POSITIONS_TOPIC
+    from eventlog.ext.kafka._positions import ensure_topic, position_key
+
+    topic = kafka.unique("recreated")
+    kafka.create_topic(topic, P)
+    kafka.produce(topic, source_records(10))
+    ensure_topic(log)
+    with log.transaction() as tx:
+        for p in range(P):
+            stale = {"position": 1_000, "end": 1_000, "updated_ms": 1,
+                     "bootstrap": kafka.bootstrap}  # fmt: skip
+            tx.append(
+                POSITIONS_TOPIC,
+                json.dumps(stale).encode(),
+                key=position_key("stale", "from-kafka", topic, p),
+                partition=0,
+            )
+    with pytest.raises(eventlog.InvalidArgumentError, match="past the partition's end offset"):
+        mirror_from_kafka(log, kafka.bootstrap, topic, name="stale")
+    assert total(log, topic) == 0
+    assert mirror_from_kafka(log, kafka.bootstrap, topic, name="fresh").records == 10
+
+
 def test_one_shot_to_kafka_stops_at_the_end_seen_at_the_start(
     kafka: KafkaCluster, log: eventlog.Log
 ) -> None:

@@ -361,6 +361,15 @@ class Mirror:
                         low - 1,
                     )
                     position = low
+                if position > high:
+                    # The topic is not the one the positions were stored for (re-created
+                    # on the cluster): resuming there would skip its records up to it.
+                    raise InvalidArgumentError(
+                        f"mirror {self._name!r}: its stored position {position} in Kafka "
+                        f"topic {topic!r} partition {p} is past the partition's end offset "
+                        f"{high}: the topic was re-created on the cluster; mirror it under "
+                        f"another name"
+                    )
                 self._positions[(topic, p)] = position
                 self._ends[(topic, p)] = high
                 targets[(topic, p)] = high
