@@ -280,15 +280,16 @@ def _consume_loop(
         timeout = 0.5 if (args.follow or args.group is not None) else 0.0
         records = consumer.poll(timeout=timeout, max_records=budget)
         if not args.follow:
-            # Stop at the end offsets seen at the start (like kcat -e).
-            records = [r for r in records if r.offset < ends[r.partition]]
+            records = _drop_past_ends(consumer, records, ends)
         for record in records:
             stdout.write(fmt(record))
         printed += len(records)
         if records:
             stdout.flush()
             if args.group is not None:
-                consumer.commit()
+                # Only what was printed: the partitions printed from, at their positions,
+                # which _drop_past_ends moved back to the first record not printed.
+                consumer.commit({tp: consumer.position(tp) for tp in _touched(records)})
         if args.follow:
             continue
         assigned = consumer.assignment()
@@ -303,3 +304,24 @@ def _consume_loop(
             # polls to join and be assigned partitions.
             if args.group is None or (assigned and empty_polls > 1) or empty_polls > 20:
                 return
+
+
+def _drop_past_ends(consumer: Any, records: list[Record], ends: dict[int, int]) -> list[Record]:
+    """The records before the end offsets seen at the start (consume stops there, like
+    kcat -e). A partition whose records are dropped is sought back to the first dropped
+    one, so that its position, and so what a group commits, never passes what was printed.
+    """
+    kept: list[Record] = []
+    dropped: dict[int, int] = {}
+    for r in records:
+        if r.offset < ends[r.partition]:
+            kept.append(r)
+        elif r.partition not in dropped:
+            dropped[r.partition] = r.offset
+    for partition, offset in dropped.items():
+        consumer.seek(TopicPartition(records[0].topic, partition), offset)
+    return kept
+
+
+def _touched(records: list[Record]) -> list[TopicPartition]:
+    return sorted({TopicPartition(r.topic, r.partition) for r in records})
