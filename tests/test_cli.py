@@ -64,6 +64,18 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
+def usage_error(r: Result) -> str:
+    """The message of a usage error: exit status 2, the command's usage line, then one
+    ``eventlog PATH COMMAND: error: ...`` line, as argparse reports its own."""
+    assert r.code == 2, (r.code, r.err)
+    assert "Traceback" not in r.err
+    lines = r.err.strip().splitlines()
+    assert lines[0].startswith("usage: eventlog PATH "), r.err
+    assert lines[-1].startswith("eventlog PATH "), r.err
+    assert ": error: " in lines[-1], r.err
+    return lines[-1]
+
+
 @pytest.fixture
 def path(tmp_path: Path) -> str:
     return str(tmp_path / "log")
@@ -315,6 +327,36 @@ def test_global_options_before_or_after_the_command(
     assert table.out.splitlines()[0].split() == ["TOPIC", "PARTITIONS", "RECORDS", "SIZE", "POLICY"]
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["consume", "t", "-n", "0"], "-n/--max: must be at least 1; got 0"),
+        (["consume", "t", "-n", "x"], "-n/--max: expected an integer; got 'x'"),
+        (["consume", "t", "-F", "%z"], "--format: unknown field %z"),
+        (["consume", "t", "--from", "yesterday"], "--from: expected @MILLISECONDS or an ISO"),
+        (["consume", "t", "-g", "g", "-o", "5"], "with --group, --from is beginning or end"),
+        (["consume", "t", "-g", "g", "-p", "0"], "--partition and --group exclude each other"),
+        (["consume", "t", "-p", "-1"], "-p/--partition: must be 0 or more; got -1"),
+        (["produce", "t", "-K", ""], "--key-separator must not be empty"),
+        (["topics", "create", "x", "-p", "0"], "-p/--partitions: must be at least 1; got 0"),
+        (["topics", "alter", "t", "-p", "0"], "-p/--partitions: must be at least 1; got 0"),
+        (["topics", "alter", "t"], "nothing to change"),
+        (["bench", "--records", "0"], "--records: must be at least 1; got 0"),
+        (["bench", "--linger-ms", "-1"], "--linger-ms: must be a finite number of 0 or more"),
+        (["groups", "reset-offsets", "g", "--to-earliest"], "give --topic TOPIC"),
+        (["groups", "reset-offsets", "g", "-t", "t", "--to-offset", "-1"], "must be 0 or more"),
+    ],
+)
+def test_usage_errors_exit_2_with_the_usage_line(
+    monkeypatch: pytest.MonkeyPatch, filled: str, args: list[str], message: str
+) -> None:
+    before = call(monkeypatch, filled, "--json", "topics").out
+    r = call(monkeypatch, filled, *args)
+    assert message in usage_error(r)
+    assert r.out == ""
+    assert call(monkeypatch, filled, "--json", "topics").out == before  # nothing changed
+
+
 def test_produce_stops_at_a_bad_line_after_writing_the_lines_before(
     monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
@@ -423,8 +465,7 @@ def test_consume_from_offset_timestamp_datetime_and_end(
     assert values("--from", "end") == []
     assert values("--max", "2") == ["v0", "v1"]
     r = call(monkeypatch, filled, "consume", "t", "--from", "yesterday")
-    assert r.code == 1
-    assert "ISO 8601" in one_error_line(r.err)
+    assert "ISO 8601" in usage_error(r)
     r = call(monkeypatch, filled, "consume", "t", "-p", "7")
     assert r.code == 1
     assert "no partition 7" in one_error_line(r.err)
@@ -451,8 +492,7 @@ def test_consume_output_formats(monkeypatch: pytest.MonkeyPatch, filled: str) ->
     r = call(monkeypatch, filled, "consume", "t", "-p", "1", "-F", "%K %S\\n")
     assert r.out == "-1 5\n"
     r = call(monkeypatch, filled, "consume", "t", "-F", "%x")
-    assert r.code == 1
-    assert "unknown field %x" in one_error_line(r.err)
+    assert "unknown field %x" in usage_error(r)
 
 
 def test_consume_as_a_group_member_commits(monkeypatch: pytest.MonkeyPatch, filled: str) -> None:
@@ -474,8 +514,7 @@ def test_consume_as_a_group_member_commits(monkeypatch: pytest.MonkeyPatch, fill
     assert r.code == 0
     assert r.out == ""
     r = call(monkeypatch, filled, "consume", "t", "--group", "g", "--from", "2")
-    assert r.code == 1
-    assert "reset-offsets" in one_error_line(r.err)
+    assert "reset-offsets" in usage_error(r)
 
 
 def test_consume_group_commits_only_what_it_printed(
@@ -542,13 +581,16 @@ def test_reset_offsets_variants(monkeypatch: pytest.MonkeyPatch, filled: str) ->
     with eventlog.open(filled, readonly=True) as log:
         assert log.committed_offsets("g")[TopicPartition("t", 0)].offset == 1
     r = call(monkeypatch, filled, "groups", "reset-offsets", "g", "--topic", "t:x", "--to-latest")
-    assert r.code == 1
-    assert "TOPIC:PARTITION" in one_error_line(r.err)
+    assert "TOPIC:PARTITION" in usage_error(r)
     r = call(monkeypatch, filled, "groups", "reset-offsets", "g", "--topic", "t")
     assert r.code == 2  # no --to-...
     r = call(monkeypatch, filled, "groups", "reset-offsets", "g", "--to-latest")
+    assert "--all-topics" in usage_error(r)
+    r = call(
+        monkeypatch, filled, "groups", "reset-offsets", "nobody", "--all-topics", "--to-latest"
+    )
     assert r.code == 1
-    assert "--all-topics" in one_error_line(r.err)
+    assert "no committed offsets" in one_error_line(r.err)
 
 
 def realistic_log(path: str) -> None:
@@ -708,8 +750,7 @@ def test_topics_errors(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
     assert "t" in one_error_line(r.err)
     assert call(monkeypatch, path, "topics", "create", "t", "--if-not-exists").code == 0
     r = call(monkeypatch, path, "topics", "alter", "t")
-    assert r.code == 1
-    assert "nothing to change" in one_error_line(r.err)
+    assert "nothing to change" in usage_error(r)
     r = call(
         monkeypatch,
         path,
@@ -721,7 +762,7 @@ def test_topics_errors(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
         "--delete-config",
         "retention.ms",
     )
-    assert r.code == 1  # the same key twice
+    assert "both set" in usage_error(r)  # the same key twice
     r = call(monkeypatch, path, "topics", "delete", "t", "nope")
     assert r.code == 1
     assert "'nope'" in one_error_line(r.err)
@@ -755,7 +796,7 @@ def test_bench_in_an_existing_log_leaves_no_topic(
     assert call(monkeypatch, path, "topics", "--json").json()[0]["topic"] == "keep"
     assert len(call(monkeypatch, path, "topics", "--json").json()) == 1
     r = call(monkeypatch, path, "bench", "--records", "0")
-    assert r.code == 1
+    assert "--records: must be at least 1" in usage_error(r)
 
 
 class _Tty(io.StringIO):

@@ -11,7 +11,7 @@ from typing import TextIO
 
 from .._errors import EventLogError, TopicNotFoundError
 from . import _groups, _mirror, _ops, _records, _topics, _transfer
-from ._common import CommandError
+from ._common import CommandError, UsageError
 from ._output import Output
 
 __all__ = ["COMMAND_MODULES", "build_parser", "run"]
@@ -92,6 +92,13 @@ def run(
         if debug:
             raise
         return 130
+    except UsageError as exc:
+        if debug:
+            raise
+        usage_parser: argparse.ArgumentParser = getattr(args, "usage_parser", parser)
+        usage_parser.print_usage(err_stream)
+        err_stream.write(f"{usage_parser.prog}: error: {exc}\n")
+        return 2
     except BrokenPipeError:
         # The reader went away (| head): stop quietly. Point stdout at /dev/null so the
         # interpreter's final flush does not complain again.

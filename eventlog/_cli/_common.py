@@ -15,6 +15,7 @@ from .._log import open as open_log_dir
 
 __all__ = [
     "CommandError",
+    "UsageError",
     "add_common",
     "config_pair",
     "iter_line_chunks",
@@ -25,6 +26,45 @@ __all__ = [
 
 class CommandError(Exception):
     """A failure the command reports in one line (exit status 1)."""
+
+
+class UsageError(CommandError):
+    """A bad option value or a contradiction between options, found after parsing: it is
+    reported like argparse's own usage errors (the command's usage line, exit status 2)."""
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
+
+
+def natural_int(text: str) -> int:
+    """An argparse type: an integer of at least 0."""
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more; got {value}")
+    return value
+
+
+def natural_float(text: str) -> float:
+    """An argparse type: a number of at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of 0 or more; got {text}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +84,8 @@ def add_common(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="show the traceback of an error",
     )
+    # The innermost subcommand's parser, to report a UsageError with its usage line.
+    parser.set_defaults(usage_parser=parser)
 
 
 def open_log(path: str, *, write: bool = False, create: bool = False) -> Log:
@@ -85,12 +127,12 @@ def parse_when(text: str, what: str) -> int | _dt.datetime:
     if text.startswith("@"):
         digits = text[1:]
         if not digits.isdigit():
-            raise CommandError(f"{what}: expected @MILLISECONDS since the epoch; got {text!r}")
+            raise UsageError(f"{what}: expected @MILLISECONDS since the epoch; got {text!r}")
         return int(digits)
     try:
         return _dt.datetime.fromisoformat(text)
     except ValueError:
-        raise CommandError(
+        raise UsageError(
             f"{what}: expected @MILLISECONDS or an ISO 8601 date-time such as "
             f"2024-05-01T12:00:00+00:00; got {text!r}"
         ) from None

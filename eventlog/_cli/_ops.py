@@ -16,7 +16,7 @@ from .._clock import now_ms
 from .._log import Log
 from .._log import open as open_log_dir
 from .._records import TopicPartition
-from ._common import CommandError, add_common, open_log
+from ._common import add_common, natural_float, open_log, positive_int
 from ._output import Output, format_bytes, format_ms, plural
 
 __all__ = ["register"]
@@ -79,13 +79,24 @@ def register(commands: Any) -> None:
         "(Log.producer, Log.consumer)."
     )
     add_common(p)
-    p.add_argument("--records", type=int, default=100_000, help="records to produce (100000)")
-    p.add_argument("--record-size", type=int, default=100, help="value bytes per record (100)")
     p.add_argument(
-        "--batch-size", type=int, default=16384, help="the producer's batch_size in bytes (16384)"
+        "--records", type=positive_int, default=100_000, help="records to produce (100000)"
     )
-    p.add_argument("--linger-ms", type=float, default=0, help="the producer's linger_ms (0)")
-    p.add_argument("--partitions", type=int, default=1, help="partitions of the bench topic (1)")
+    p.add_argument(
+        "--record-size", type=positive_int, default=100, help="value bytes per record (100)"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=16384,
+        help="the producer's batch_size in bytes (16384)",
+    )
+    p.add_argument(
+        "--linger-ms", type=natural_float, default=0, help="the producer's linger_ms (0)"
+    )
+    p.add_argument(
+        "--partitions", type=positive_int, default=1, help="partitions of the bench topic (1)"
+    )
     p.add_argument(
         "--durability",
         choices=["full", "normal", "off"],
@@ -363,9 +374,6 @@ def _percentile(sorted_values: list[float], share: float) -> float:
 
 
 def cmd_bench(args: argparse.Namespace, out: Output) -> int:
-    for name in ("records", "record_size", "partitions"):
-        if getattr(args, name) < 1:
-            raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
     temp_dir = None
     if args.path == "-":
         temp_dir = tempfile.mkdtemp(prefix="eventlog-bench-")

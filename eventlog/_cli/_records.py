@@ -14,11 +14,14 @@ from .._log import Log
 from .._records import NewRecord, Record, TopicPartition
 from ._common import (
     CommandError,
+    UsageError,
     add_common,
     header_pair,
     input_stream,
+    natural_int,
     open_log,
     parse_when,
+    positive_int,
     to_millis,
 )
 from ._ingest import LineError, Writer, json_obj, read_input, stopped
@@ -60,7 +63,9 @@ def register(commands: Any) -> None:
         action="store_true",
         help="each line is a JSON record in eventlog's JSON-lines format",
     )
-    p.add_argument("-p", "--partition", type=int, help="write every record to this partition")
+    p.add_argument(
+        "-p", "--partition", type=natural_int, help="write every record to this partition"
+    )
     p.add_argument(
         "-v", "--verbose", action="store_true", help="print topic, partition and offset per record"
     )
@@ -84,12 +89,14 @@ def register(commands: Any) -> None:
         "an ISO 8601 date-time; with --group only beginning or end (for partitions "
         "without a committed offset)",
     )
-    p.add_argument("-p", "--partition", type=int, help="only this partition")
+    p.add_argument(
+        "-p", "--partition", type=natural_int, help="only this partition (not with --group)"
+    )
     p.add_argument("-g", "--group", help="consume as a member of this consumer group")
     p.add_argument(
         "-f", "--follow", action="store_true", help="keep waiting for new records (like tail -f)"
     )
-    p.add_argument("-n", "--max", type=int, metavar="N", help="stop after N records")
+    p.add_argument("-n", "--max", type=positive_int, metavar="N", help="stop after N records")
     p.add_argument(
         "-F",
         "--format",
@@ -107,7 +114,7 @@ def cmd_produce(args: argparse.Namespace, out: Output) -> int:
     headers = list(args.header) or None
     sep = args.key_separator.encode("utf-8") if args.key_separator is not None else None
     if sep == b"":
-        raise CommandError("--key-separator must not be empty")
+        raise UsageError("--key-separator must not be empty")
     with input_stream(args.input) as stream, open_log(args.path, write=True, create=True) as log:
         if args.topic not in log.list_topics():
             raise TopicNotFoundError(
@@ -185,7 +192,7 @@ def compile_format(fmt: str) -> Callable[[Record], str]:
             parts.append(_const(literal))
         if m.group(1) is not None:
             if m.group(1) not in fields:
-                raise CommandError(
+                raise UsageError(
                     f"--format: unknown field %{m.group(1)}; use %t %p %o %T %k %s %h %K %S %%"
                 )
             parts.append(fields[m.group(1)])
@@ -212,7 +219,7 @@ def _start(args: argparse.Namespace) -> tuple[str, Any]:
     if text in ("beginning", "end"):
         return text, None
     if args.group is not None:
-        raise CommandError(
+        raise UsageError(
             "with --group, --from is beginning or end (where partitions without a committed "
             "offset start); move a group's offsets with: eventlog PATH groups reset-offsets"
         )
@@ -222,8 +229,11 @@ def _start(args: argparse.Namespace) -> tuple[str, Any]:
 
 
 def cmd_consume(args: argparse.Namespace, out: Output) -> int:
-    if args.max is not None and args.max < 1:
-        raise CommandError(f"--max must be at least 1; got {args.max}")
+    if args.group is not None and args.partition is not None:
+        raise UsageError(
+            "--partition and --group exclude each other: a group member consumes the "
+            "partitions the group assigns it (read one partition with --partition alone)"
+        )
     fmt = _formatter(args, out)
     kind, where = _start(args)
     with open_log(args.path, write=args.group is not None) as log:

@@ -8,7 +8,7 @@ from typing import Any
 
 from .._errors import TopicNotFoundError
 from .._records import TopicDescription
-from ._common import CommandError, add_common, config_pair, open_log
+from ._common import UsageError, add_common, config_pair, open_log, positive_int
 from ._output import Output, format_bytes, format_ms, plural
 
 __all__ = ["register"]
@@ -42,7 +42,7 @@ def register(commands: Any) -> None:
     add_common(p)
     p.add_argument("topic", metavar="TOPIC", help="the topic name")
     p.add_argument(
-        "-p", "--partitions", type=int, default=1, help="number of partitions (default 1)"
+        "-p", "--partitions", type=positive_int, default=1, help="number of partitions (default 1)"
     )
     p.add_argument(
         "-c",
@@ -94,7 +94,7 @@ def register(commands: Any) -> None:
     p.add_argument(
         "-p",
         "--partitions",
-        type=int,
+        type=positive_int,
         metavar="TOTAL",
         help="grow the topic to TOTAL partitions (never shrinks)",
     )
@@ -222,10 +222,10 @@ def cmd_alter(args: argparse.Namespace, out: Output) -> int:
     config: dict[str, object] = dict(args.config)
     for key in args.delete_config:
         if key in config:
-            raise CommandError(f"{key} is both set (--config) and reset (--delete-config)")
+            raise UsageError(f"{key} is both set (--config) and reset (--delete-config)")
         config[key] = None
     if not config and args.partitions is None:
-        raise CommandError("nothing to change: give --config, --delete-config or --partitions")
+        raise UsageError("nothing to change: give --config, --delete-config or --partitions")
     with open_log(args.path, write=True) as log:
         if args.topic not in log.list_topics():
             raise TopicNotFoundError(f"topic {args.topic!r} does not exist", topic=args.topic)
