@@ -21,6 +21,7 @@ from eventlog import NewRecord, TopicPartition
 from eventlog._catalog import BATCH_KEY
 from eventlog._cli import run
 from eventlog._cli._output import Output
+from eventlog.testing import ManualClock
 
 T0 = 1_700_000_000_000
 
@@ -214,7 +215,7 @@ def test_operations_as_subprocesses(path: str, tmp_path: Path) -> None:
     assert "imported 2 records" in r.stderr
     # Compaction left offsets 18 and 19 only: the import's dense offsets differ, and the
     # warning says so.
-    assert "2 records got another offset than exported" in r.stderr
+    assert "2 records got another offset than in the export" in r.stderr
     assert "first: line 2: c[0] exported offset 18, now 0" in r.stderr
     r = cli("-", "bench", "--records", "2000", "--record-size", "50", "--json")
     assert r.returncode == 0, r.stderr
@@ -595,8 +596,14 @@ def test_reset_offsets_variants(monkeypatch: pytest.MonkeyPatch, filled: str) ->
 
 def realistic_log(path: str) -> None:
     """Several topics and partitions: keys, null values, binary values, headers, explicit
-    timestamps, an empty partition and an empty topic."""
+    timestamps, an empty partition, an empty topic, and a LogAppendTime topic whose
+    records were appended (so stamped) at T0 + 500 s."""
     with eventlog.open(path) as log:
+        log.create_topic(
+            "stamped", retention_ms=-1, config={"message.timestamp.type": "LogAppendTime"}
+        )
+        with ManualClock(T0 + 500_000):
+            log.append_batch("stamped", [NewRecord(b"a", timestamp=T0), NewRecord(b"b")])
         log.create_topic("orders", partitions=3, retention_ms=-1, compression_type="zstd")
         log.create_topic("profiles", key_index=True, retention_ms=-1)
         log.create_topic("empty", partitions=2)
@@ -626,14 +633,17 @@ def test_export_import_export_round_trip(
     assert first.code == 0, first.err
     lines = first.out.splitlines()
     assert json.loads(lines[0])["type"] == "topic"
-    assert len(lines) == 3 + 302 + 2
+    assert len(lines) == 4 + 302 + 2 + 2
+    stamped = [json.loads(x) for x in lines if '"topic": "stamped"' in x]
+    assert stamped[0]["config"]["message.timestamp.type"] == "LogAppendTime"
+    assert [r["timestamp"] for r in stamped[1:]] == [T0 + 500_000] * 2  # the append time
     copy = str(tmp_path / "copy")
     r = call(monkeypatch, copy, "import", stdin=first.out.encode())
     assert r.code == 0, r.err
     assert "warning" not in r.err
-    assert "imported 304 records" in r.err
+    assert "imported 306 records" in r.err
     second = call(monkeypatch, copy, "export")
-    assert second.out == first.out
+    assert second.out == first.out  # LogAppendTime timestamps and config included
     strict = str(tmp_path / "strict")
     r = call(monkeypatch, strict, "import", "--strict-offsets", stdin=first.out.encode())
     assert r.code == 0, r.err
@@ -642,6 +652,8 @@ def test_export_import_export_round_trip(
         for topic in a.list_topics():
             assert list(a.scan(topic)) == list(b.scan(topic))
             assert a.describe_topic(topic).config == b.describe_topic(topic).config
+    r = call(monkeypatch, strict, "import", stdin=first.out.encode())  # into existing topics
+    assert "topic 'stamped' existed with message.timestamp.type=LogAppendTime" in r.err
     # Selected topics, to a file.
     out_file = tmp_path / "profiles.jsonl"
     r = call(monkeypatch, path, "export", "-t", "profiles", "-O", str(out_file))
@@ -655,14 +667,47 @@ def test_export_import_export_round_trip(
     assert not (tmp_path / "x.jsonl").exists()
 
 
+def test_import_of_a_compacted_export_closes_its_gaps(
+    monkeypatch: pytest.MonkeyPatch, path: str, tmp_path: Path
+) -> None:
+    with eventlog.open(path) as log:
+        log.create_topic("c", cleanup_policy="compact", retention_ms=-1)
+        for i, key in enumerate([b"k5", b"k0", b"k1", b"k0"]):
+            log.append("c", b"v%d" % i, key=key, timestamp=T0 + i)
+        log.compact("c")
+        kept = [(r.offset, r.key, r.value, r.timestamp) for r in log.scan("c")]
+    assert [k[0] for k in kept] == [0, 2, 3]  # offset 1 (k0, replaced) compacted away
+    data = call(monkeypatch, path, "export").out.encode()
+    copy = str(tmp_path / "copy")
+    r = call(monkeypatch, copy, "import", stdin=data)
+    assert r.code == 0, r.err
+    warning = r.err.splitlines()[0]
+    assert warning.startswith("eventlog: warning: 2 records got another offset than in the ")
+    assert "first: line 3: c[0] exported offset 2, now 1" in warning
+    assert "the export skips offsets (records removed by compaction" in warning
+    assert "empty topics" not in warning
+    with eventlog.open(copy, readonly=True) as log:
+        # The documented behaviour: same records, order and timestamps; dense offsets.
+        got = [(r.offset, r.key, r.value, r.timestamp) for r in log.scan("c")]
+        assert log.topic_config("c").compacted
+    assert got == [(i, *k[1:]) for i, k in enumerate(kept)]
+    r = call(monkeypatch, str(tmp_path / "strict"), "import", "--strict-offsets", stdin=data)
+    assert r.code == 1
+    msg = one_error_line(r.err)
+    assert "line 3: the record would get offset 1 in c[0], not its exported offset 2" in msg
+    assert "1 record before it was written" in msg
+
+
 def test_import_into_a_non_empty_topic_warns_or_refuses(
     monkeypatch: pytest.MonkeyPatch, filled: str, tmp_path: Path
 ) -> None:
     data = call(monkeypatch, filled, "export", "-t", "t").out.encode()
     r = call(monkeypatch, filled, "import", stdin=data)
     assert r.code == 0
-    assert "6 records got another offset than exported" in r.err
+    assert "6 records got another offset than in the export" in r.err
     assert "first: line 2: t[0] exported offset 0, now 5" in r.err
+    assert "the partition already held records, so the imported ones follow them" in r.err
+    assert "skips offsets" not in r.err
     r = call(monkeypatch, filled, "import", "--strict-offsets", stdin=data)
     assert r.code == 1
     msg = one_error_line(r.err)

@@ -29,6 +29,9 @@ class Writer:
         self.written = 0
         self.mismatched = 0
         self.first_mismatch = ""
+        # Why offsets moved: "gap" (the export skips offsets: the record lands before its
+        # exported offset) and/or "occupied" (the partition was ahead: it lands after).
+        self.mismatch_causes: set[str] = set()
         self._pending: list[tuple[int, str, NewRecord, int | None]] = []
         self._next: dict[tuple[str, int], int] = {}
         self._unplaced = False
@@ -99,6 +102,7 @@ class Writer:
             self._next[(topic, meta.partition)] = meta.offset + 1
             if offset is not None and offset != meta.offset:
                 self.mismatched += 1
+                self.mismatch_causes.add("gap" if meta.offset < offset else "occupied")
                 if not self.first_mismatch:
                     self.first_mismatch = (
                         f"line {line}: {topic}[{meta.partition}] exported offset {offset}, "

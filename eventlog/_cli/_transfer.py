@@ -39,8 +39,10 @@ def register(commands: Any) -> None:
         "Append the records of an export (or any JSON-lines records naming their topic); "
         "creates the log and missing topics (with the exported partitions and config). "
         "Offsets are kept when the topic starts empty at the exported offsets; records "
-        "that get another offset are counted in a warning, or refused with --strict-offsets "
-        "(Log.create_topic, Log.append_batch)."
+        "that get another offset are counted in a warning, or refused with --strict-offsets. "
+        "Timestamps are kept: a LogAppendTime topic it creates takes CreateTime while the "
+        "records are appended, then its exported config "
+        "(Log.create_topic, Log.append_batch, Log.alter_topic)."
     )
     add_common(p)
     p.add_argument("-i", "--input", metavar="FILE", help="read FILE instead of stdin")
@@ -108,6 +110,12 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
         writer = Writer(log, out)
         known = set(log.list_topics())
         created: list[str] = []
+        # Topics created with CreateTime in place of their exported LogAppendTime, so the
+        # exported timestamps are kept; they get their exported config back at the end.
+        restore: dict[str, dict[str, Any]] = {}
+        # Existing LogAppendTime topics: records appended to them get the import time.
+        append_time = {t for t in known if _log_append_time(log.topic_config(t).to_dict())}
+        restamped: set[str] = set()
 
         def line(number: int, raw: bytes) -> None:
             bar.advance()
@@ -116,7 +124,7 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
             obj = json_obj(raw, number)
             if isinstance(obj, dict) and obj.get("type") == "topic":
                 writer.flush()
-                _create_topic(log, obj, number, known, created)
+                _create_topic(log, obj, number, known, created, restore)
                 return
             if isinstance(obj, dict):
                 obj = dict(obj)
@@ -134,6 +142,8 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
                     number,
                     f"topic {topic!r} does not exist and no topic line before it describes it",
                 )
+            if topic in append_time:
+                restamped.add(topic)
             if args.strict_offsets and offset is not None and record.partition is not None:
                 expected = writer.predicted(topic, record.partition)
                 if expected != offset:
@@ -148,10 +158,15 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
             read_input(stream, line, writer)
         except LineError as exc:
             raise stopped(exc, writer.written, source) from None
+        finally:
+            for name, config in restore.items():
+                log.alter_topic(name, config)
     if writer.mismatched:
+        out.warn(_offsets_warning(writer))
+    for name in sorted(restamped):
         out.warn(
-            f"{plural(writer.mismatched, 'record')} got another offset than exported (first: "
-            f"{writer.first_mismatch}); import into empty topics keeps dense offsets"
+            f"topic {name!r} existed with message.timestamp.type=LogAppendTime: the "
+            f"records imported into it got the import time, not their exported timestamps"
         )
     summary = f"imported {plural(writer.written, 'record')}"
     if created:
@@ -160,8 +175,34 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _offsets_warning(writer: Writer) -> str:
+    why = []
+    if "gap" in writer.mismatch_causes:
+        why.append(
+            "the export skips offsets (records removed by compaction, retention or "
+            "delete_records before it was taken, or a partition not starting at 0), and "
+            "an append always takes the partition's next offset, so the gaps close up"
+        )
+    if "occupied" in writer.mismatch_causes:
+        why.append("the partition already held records, so the imported ones follow them")
+    return (
+        f"{plural(writer.mismatched, 'record')} got another offset than in the export "
+        f"(first: {writer.first_mismatch}): {'; and '.join(why)}; keys, values, "
+        f"timestamps and order are unchanged (--strict-offsets stops instead)"
+    )
+
+
+def _log_append_time(config: dict[str, Any]) -> bool:
+    return config.get("message.timestamp.type") == "LogAppendTime"
+
+
 def _create_topic(
-    log: Log, obj: dict[str, Any], number: int, known: set[str], created: list[str]
+    log: Log,
+    obj: dict[str, Any],
+    number: int,
+    known: set[str],
+    created: list[str],
+    restore: dict[str, dict[str, Any]],
 ) -> None:
     name, partitions, config = obj.get("topic"), obj.get("partitions"), obj.get("config")
     if not isinstance(name, str) or type(partitions) is not int or not isinstance(config, dict):
@@ -170,9 +211,14 @@ def _create_topic(
         )
     if name in known:
         return  # an existing topic keeps its own partitions and config
+    if _log_append_time(config):
+        # Appended records would take the import time: keep the exported timestamps.
+        config = {**config, "message.timestamp.type": "CreateTime"}
+        restore[name] = {"message.timestamp.type": "LogAppendTime"}
     try:
         log.create_topic(name, partitions, config=config)
     except EventLogError as exc:
+        restore.pop(name, None)
         raise LineError(number, str(exc)) from None
     known.add(name)
     created.append(name)
