@@ -292,6 +292,37 @@ def test_follow_prints_new_records_until_interrupted(path: str) -> None:
             proc.wait()
 
 
+def test_mirror_follow_ends_on_ctrl_c_with_its_summary_and_130(
+    monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    from eventlog.ext import kafka
+
+    class InterruptedMirror:
+        """A Mirror whose follow loop gets Ctrl-C after copying 3 records."""
+
+        def __init__(self, log: Any, bootstrap: str, topics: list[str], **kw: Any) -> None:
+            self.status = kafka.MirrorResult(
+                name=kw["name"], direction=kw["direction"], records=3, elapsed=1.0, partitions=()
+            )
+
+        def run(self, follow: bool) -> Any:
+            assert follow
+            raise KeyboardInterrupt
+
+        def progress(self) -> Any:
+            return self.status
+
+    monkeypatch.setattr(kafka, "Mirror", InterruptedMirror)
+    call(monkeypatch, path, "topics", "create", "t")
+    argv = ["mirror", "to-kafka", "--bootstrap", "k:9092", "--topic", "t", "--follow"]
+    r = call(monkeypatch, path, *argv)
+    assert r.code == 130
+    assert r.out.startswith("mirror mirror (to-kafka): 3 records in 1.0 s")
+    r = call(monkeypatch, path, "--json", *argv)
+    assert r.code == 130
+    assert json.loads(r.out)["event"] == "done"
+
+
 def test_python_dash_m_help_lists_every_command() -> None:
     r = cli("--help")
     assert r.returncode == 0

@@ -75,7 +75,11 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--name", default="mirror", help="the mirror's name: its positions are kept under it"
     )
-    p.add_argument("--follow", action="store_true", help="keep copying new records until Ctrl-C")
+    p.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep copying new records until Ctrl-C (then the summary, status 130)",
+    )
     p.add_argument(
         "--exactly-once",
         action="store_true",
@@ -136,12 +140,15 @@ def cmd_mirror(args: argparse.Namespace, out: Output) -> int:
             positions_topic=args.positions_topic,
             on_progress=progress,
         )
+        interrupted = False
         try:
             result = mirror.run(follow=args.follow)
         except KeyboardInterrupt:
             result = mirror.progress()  # everything reported was committed
+            interrupted = True
     _report(out, "done", result)
-    return 0
+    # Ctrl-C is how --follow ends: the summary, then 130 like consume --follow.
+    return 130 if interrupted else 0
 
 
 def _report(out: Output, event: str, result: Any) -> None:
