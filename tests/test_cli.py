@@ -239,7 +239,10 @@ def test_errors_as_subprocesses(path: str, tmp_path: Path) -> None:
     cli(path, "topics", "create", "t")
     r = cli(path, "consume", "nope")
     assert r.returncode == 1
-    assert "nope" in one_error_line(r.stderr)
+    assert one_error_line(r.stderr) == (
+        f"eventlog: error: topic 'nope' does not exist (list the topics with: eventlog "
+        f"{path} topics; create one with: eventlog {path} topics create nope)"
+    )
     r = cli(path, "topics", "create", "u", "--config", "retention.ms")  # no '='
     assert r.returncode == 2
     assert "key=value" in r.stderr
@@ -418,6 +421,36 @@ def test_a_record_the_log_refuses_is_reported_with_its_line(
     assert "2 records before it" in msg
     with eventlog.open(path, readonly=True) as log:
         assert [rec.value for rec in log.read("t", 0)] == [b"ok", b"fine"]
+
+
+def test_errors_speak_shell_not_python(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    call(monkeypatch, path, "topics", "create", "t", "-c", "max.message.bytes=10")
+    for args in (["consume", "nope"], ["export", "-t", "nope"], ["topics", "delete", "nope"]):
+        msg = one_error_line(call(monkeypatch, path, *args).err)
+        assert "topic 'nope' does not exist (list the topics with: eventlog " in msg
+        assert f"create one with: eventlog {path} topics create nope)" in msg
+        assert "()" not in msg
+    r = call(monkeypatch, path, "produce", "t", "-p", "5", stdin=b"a\n")
+    msg = one_error_line(r.err)
+    assert msg.startswith("eventlog: error: line 1: partition 5 does not exist")
+    assert "record 0" not in msg
+    r = call(monkeypatch, path, "produce", "t", "--json-input", stdin=b'{}\n{"partition": 5}\n')
+    msg = one_error_line(r.err)
+    assert msg.startswith("eventlog: error: line 2: partition 5 does not exist")
+    assert "record 0" not in msg
+    r = call(monkeypatch, path, "produce", "t", stdin=b"a\n12345678901\n")
+    msg = one_error_line(r.err)
+    assert "line 2: the record is 11 bytes" in msg
+    assert f"raise the limit with: eventlog {path} topics alter t -c max.message.bytes=" in msg
+    assert "()" not in msg
+    with eventlog.open(path) as log:
+        log.commit_offsets("g", {TopicPartition("t", 0): 1})
+        consumer = log.consumer("t", group="g")
+        consumer.poll(timeout=5.0)
+        r = call(monkeypatch, path, "groups", "delete", "g")
+        consumer.close()
+    msg = one_error_line(r.err)
+    assert msg.endswith("stop its consumers first, or add --force")
 
 
 def test_produce_json_input_and_options(monkeypatch: pytest.MonkeyPatch, path: str) -> None:

@@ -25,7 +25,12 @@ __all__ = [
 
 
 class CommandError(Exception):
-    """A failure the command reports in one line (exit status 1)."""
+    """A failure the command reports in one line (exit status 1); ``topic``: the topic
+    it concerns, when known (for the hints of the message)."""
+
+    def __init__(self, message: str, *, topic: str | None = None) -> None:
+        super().__init__(message)
+        self.topic = topic
 
 
 class UsageError(CommandError):

@@ -117,11 +117,7 @@ def cmd_produce(args: argparse.Namespace, out: Output) -> int:
         raise UsageError("--key-separator must not be empty")
     with input_stream(args.input) as stream, open_log(args.path, write=True, create=True) as log:
         if args.topic not in log.list_topics():
-            raise TopicNotFoundError(
-                f"topic {args.topic!r} does not exist; create it with: eventlog "
-                f"{args.path} topics create {args.topic}",
-                topic=args.topic,
-            )
+            raise TopicNotFoundError(f"topic {args.topic!r} does not exist", topic=args.topic)
         writer = Writer(log, out, verbose=args.verbose)
 
         def text_line(number: int, raw: bytes) -> None:

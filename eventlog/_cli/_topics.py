@@ -249,11 +249,7 @@ def cmd_delete(args: argparse.Namespace, out: Output) -> int:
             if name not in existing:
                 if args.if_exists:
                     continue
-                raise TopicNotFoundError(
-                    f"topic {name!r} does not exist; topics: "
-                    f"{', '.join(sorted(existing)) or 'none'}",
-                    topic=name,
-                )
+                raise TopicNotFoundError(f"topic {name!r} does not exist", topic=name)
         for name in args.topics:
             if name in existing:
                 log.delete_topic(name)
