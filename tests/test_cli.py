@@ -192,7 +192,7 @@ def test_operations_as_subprocesses(path: str, tmp_path: Path) -> None:
     assert {(p["topic"], p["records"]) for p in stats["partitions"]} == {("c", 20), ("old", 1)}
     r = cli(path, "check")
     assert r.returncode == 0
-    assert r.stdout.startswith("OK: checked 2 topics")
+    assert r.stdout.startswith("OK: checked 2 topics, 2 partitions")
     r = cli(path, "compact", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)[0]["records_removed"] == 18
@@ -925,6 +925,106 @@ def test_progress_draws_only_on_terminals() -> None:
     drawn = err.getvalue()
     assert drawn.startswith("\rworking [")
     assert drawn.endswith("\r")
+
+
+def run_with(stdout: io.StringIO, stderr: io.StringIO, *args: str) -> int:
+    return run(list(args), stdout=stdout, stderr=stderr)
+
+
+def test_commands_draw_progress_only_on_terminals(path: str, tmp_path: Path) -> None:
+    realistic_log(path)
+    # Both streams terminals: export draws its bar (\r-redrawn, then erased) on stderr;
+    # its records on stdout stay clean.
+    out, err = _Tty(), _Tty()
+    assert run_with(out, err, path, "export") == 0
+    assert err.getvalue().startswith("\rexporting [")
+    assert "/306 (" in err.getvalue()  # the records to export, counted beforehand
+    assert err.getvalue().endswith("\r")
+    assert "\r" not in out.getvalue()
+    assert len(out.getvalue().splitlines()) == 4 + 306
+    # check and backup: one library call each, so a spinner with the elapsed time.
+    out, err = _Tty(), _Tty()
+    assert run_with(out, err, path, "check") == 0
+    assert err.getvalue().startswith("\rchecking | 0 s")
+    assert err.getvalue().endswith("\r")
+    assert out.getvalue().startswith("OK: checked 4 topics")
+    out, err = _Tty(), _Tty()
+    assert run_with(out, err, path, "backup", str(tmp_path / "b1")) == 0
+    assert err.getvalue().startswith("\rbacking up | 0 s")
+    # Either stream piped or redirected: nothing but the result.
+    for out, err in ((io.StringIO(), _Tty()), (_Tty(), io.StringIO())):
+        assert run_with(out, err, path, "export") == 0
+        assert err.getvalue() == ""
+        assert run_with(out, err, path, "check") == 0
+        assert err.getvalue() == ""
+    out, err = _Tty(), io.StringIO()
+    assert run_with(out, err, path, "backup", str(tmp_path / "b2")) == 0
+    assert err.getvalue() == ""
+
+
+def test_check_counts_in_words(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    with eventlog.open(path) as log:
+        log.create_topic("t")
+        log.append("t", b"x")
+    r = call(monkeypatch, path, "check")
+    assert r.out == (
+        "OK: checked 1 topic, 1 partition, 1 batch, 1 record, 0 committed offsets; 0 problems\n"
+    )
+
+
+def test_internal_topics_are_listed_and_exported_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    with eventlog.open(path) as log:
+        log.create_topic("t")
+        log.create_topic("__eventlog_mirror", cleanup_policy="compact")
+        log.append("t", b"a")
+        log.append("__eventlog_mirror", b"position", key=b"k")
+    r = call(monkeypatch, path, "topics")
+    assert [line.split()[0] for line in r.out.splitlines()] == ["TOPIC", "t"]
+    assert "1 internal topic not shown: --include-internal shows them" in r.err
+    for args in (["topics", "--include-internal"], ["topics", "list", "--include-internal"]):
+        names = [row["topic"] for row in call(monkeypatch, path, "--json", *args).json()]
+        assert names == ["__eventlog_mirror", "t"]
+    assert [d["topic"] for d in call(monkeypatch, path, "--json", "topics", "describe").json()] == [
+        "t"
+    ]
+
+    def exported(*args: str) -> set[str]:
+        r = call(monkeypatch, path, "export", *args)
+        assert r.code == 0, r.err
+        return {json.loads(line)["topic"] for line in r.out.splitlines()}
+
+    assert exported() == {"t"}
+    assert exported("--include-internal") == {"t", "__eventlog_mirror"}
+    assert exported("-t", "__eventlog_mirror") == {"__eventlog_mirror"}
+
+
+def test_bench_on_an_existing_topic_counts_only_its_own_records(
+    monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    with eventlog.open(path) as log:
+        log.create_topic("keep", partitions=2, retention_ms=-1)
+        log.append_batch("keep", [NewRecord(b"old", partition=i % 2) for i in range(50)])
+    r = call(monkeypatch, path, "--json", "bench", "-t", "keep", "--records", "200")
+    assert r.code == 0, r.err
+    result = r.json()
+    assert result["produce"]["records"] == 200
+    assert result["consume"]["records"] == 200  # not the 50 that were there before
+    with eventlog.open(path, readonly=True) as log:
+        assert sum(log.end_offsets("keep").values()) == 250  # kept, with its records
+
+
+def test_bench_consume_ends_when_records_are_removed_meanwhile(path: str) -> None:
+    from eventlog._cli._ops import _consume_back
+
+    with eventlog.open(path) as log:
+        log.create_topic("t", retention_ms=-1)
+        log.append_batch("t", [NewRecord(b"x")] * 10)
+        log.delete_records("t", 0, 6)  # as retention would
+        out = Output(io.StringIO(), io.StringIO(), json_mode=False)
+        consumed, _seconds = _consume_back(log, "t", {0: 0}, {0: set(range(10))}, out)
+    assert consumed == 4  # offsets 6..9: what is left of what it wrote
 
 
 def test_a_closed_pipe_ends_consume_quietly(path: str) -> None:

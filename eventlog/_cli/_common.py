@@ -93,6 +93,32 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(usage_parser=parser)
 
 
+INTERNAL_PREFIX = "__"
+"""Topics whose names start with this are eventlog's own (``__eventlog_mirror``, the
+mirror positions): listings and ``export`` leave them out unless asked."""
+
+
+def add_include_internal(parser: argparse.ArgumentParser, *, nested: bool = False) -> None:
+    """--include-internal: also the internal topics (names starting with ``__``).
+
+    ``nested``: the parser of an action under a command that has the option too, so
+    that the action does not overwrite a value given before it.
+    """
+    parser.add_argument(
+        "--include-internal",
+        action="store_true",
+        default=argparse.SUPPRESS if nested else False,
+        help="also internal topics (names starting with __, e.g. __eventlog_mirror)",
+    )
+
+
+def visible_topics(names: list[str], args: argparse.Namespace) -> list[str]:
+    """``names`` without the internal topics, unless --include-internal."""
+    if getattr(args, "include_internal", False):
+        return names
+    return [n for n in names if not n.startswith(INTERNAL_PREFIX)]
+
+
 def open_log(path: str, *, write: bool = False, create: bool = False) -> Log:
     """Open the log for a command.
 

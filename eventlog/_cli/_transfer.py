@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from .._errors import EventLogError, InvalidRecordError
 from .._jsonl import parse_line, record_to_json
 from .._log import Log
-from ._common import add_common, input_stream, open_log
+from ._common import add_common, add_include_internal, input_stream, open_log, visible_topics
 from ._ingest import LineError, Writer, json_obj, read_input, stopped
 from ._output import Output, plural
 
@@ -22,13 +22,20 @@ def register(commands: Any) -> None:
     p = commands.add_parser("export", help="write topics as JSON lines")
     p.description = (
         "Write topics as JSON lines: per topic a line with its partitions and config, "
-        "then its records (offsets, timestamps, keys, values, headers). Read back with "
+        "then its records (offsets, timestamps, keys, values, headers). Internal topics "
+        "(names starting with __, such as the mirror positions in __eventlog_mirror) are "
+        "left out unless named with --topic or --include-internal. Read back with "
         "import (Log.describe_topic, Log.scan)."
     )
     add_common(p)
     p.add_argument(
-        "-t", "--topic", action="append", default=[], help="export this topic (default: all)"
+        "-t",
+        "--topic",
+        action="append",
+        default=[],
+        help="export this topic (repeatable; default: all but the internal ones)",
     )
+    add_include_internal(p)
     p.add_argument(
         "-O", "--output", metavar="FILE", help="write to FILE (replaced whole) instead of stdout"
     )
@@ -67,7 +74,7 @@ def topic_line(log: Log, topic: str) -> dict[str, Any]:
 
 def cmd_export(args: argparse.Namespace, out: Output) -> int:
     with open_log(args.path) as log:
-        topics = args.topic or log.list_topics()
+        topics = args.topic or visible_topics(log.list_topics(), args)
         for name in topics:
             log.describe_topic(name)  # an unknown topic fails before anything is written
         if args.output is None:
