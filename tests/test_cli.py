@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -301,16 +302,29 @@ def test_mirror_follow_ends_on_ctrl_c_with_its_summary_and_130(
     from eventlog.ext import kafka
 
     class InterruptedMirror:
-        """A Mirror whose follow loop gets Ctrl-C after copying 3 records."""
+        """A Mirror whose follow loop gets Ctrl-C (a real SIGINT to this process) after
+        copying 3 records, and returns when asked to stop (Mirror.stop), or, with
+        ``twice``, gets a second Ctrl-C while stopping."""
+
+        twice = False
 
         def __init__(self, log: Any, bootstrap: str, topics: list[str], **kw: Any) -> None:
             self.status = kafka.MirrorResult(
                 name=kw["name"], direction=kw["direction"], records=3, elapsed=1.0, partitions=()
             )
+            self.stopped = threading.Event()
 
         def run(self, follow: bool) -> Any:
             assert follow
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
+            assert self.stopped.wait(timeout=60)
+            if self.twice:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(60)  # interrupted by the KeyboardInterrupt
+            return self.status
+
+        def stop(self) -> None:
+            self.stopped.set()
 
         def progress(self) -> Any:
             return self.status
@@ -324,6 +338,11 @@ def test_mirror_follow_ends_on_ctrl_c_with_its_summary_and_130(
     r = call(monkeypatch, path, "--json", *argv)
     assert r.code == 130
     assert json.loads(r.out)["event"] == "done"
+    InterruptedMirror.twice = True
+    r = call(monkeypatch, path, *argv)
+    assert r.code == 130
+    assert r.out.startswith("mirror mirror (to-kafka): 3 records")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
 def test_python_dash_m_help_lists_every_command() -> None:

@@ -6,8 +6,11 @@ import argparse
 import contextlib
 import datetime as _dt
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
+from types import FrameType
 from typing import IO
 
 from .._log import Log
@@ -130,6 +133,31 @@ def open_log(path: str, *, write: bool = False, create: bool = False) -> Log:
     if create:
         return open_log_dir(path, create=True)
     return open_log_dir(path, create=False)
+
+
+@contextlib.contextmanager
+def ctrl_c_flag() -> Iterator[threading.Event]:
+    """While inside, the first Ctrl-C (SIGINT) sets the returned event instead of raising
+    KeyboardInterrupt wherever the main thread is: raised inside the library's waits it
+    can land in the middle of a lock operation and turn into another error. The command
+    checks the event between polls and stops there; a second Ctrl-C raises as usual."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signal handlers can only be set from the main thread
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(
+            signal.SIGINT, previous if previous is not None else signal.default_int_handler
+        )
 
 
 def config_pair(text: str) -> tuple[str, str]:

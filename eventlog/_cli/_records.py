@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -16,6 +17,7 @@ from ._common import (
     CommandError,
     UsageError,
     add_common,
+    ctrl_c_flag,
     header_pair,
     input_stream,
     natural_int,
@@ -246,10 +248,12 @@ def cmd_consume(args: argparse.Namespace, out: Output) -> int:
             )
         else:
             consumer = log.consumer(auto_offset_reset="earliest", enable_auto_commit=False)
-        with consumer:
+        with consumer, ctrl_c_flag() as stop:
             if args.group is None:
                 _position(log, consumer, args, kind, where, ends)
-            _consume_loop(consumer, args, out.stdout, fmt, ends)
+            _consume_loop(consumer, args, out.stdout, fmt, ends, stop)
+    if stop.is_set():
+        raise KeyboardInterrupt  # after the last batch printed (and committed): 130
     return 0
 
 
@@ -278,10 +282,11 @@ def _consume_loop(
     stdout: TextIO,
     fmt: Callable[[Record], str],
     ends: dict[int, int],
+    stop: threading.Event,
 ) -> None:
     printed = 0
     empty_polls = 0
-    while args.max is None or printed < args.max:
+    while (args.max is None or printed < args.max) and not stop.is_set():
         budget = None if args.max is None else args.max - printed
         timeout = 0.5 if (args.follow or args.group is not None) else 0.0
         records = consumer.poll(timeout=timeout, max_records=budget)
