@@ -76,8 +76,9 @@ def register(commands: Any) -> None:
     p = commands.add_parser("consume", help="print records of a topic")
     p.description = (
         "Print a topic's records. Without --follow it stops at the end offsets seen when "
-        "it started. With --group it consumes as a member of that consumer group and "
-        "commits its position after each batch printed (Log.consumer, Consumer)."
+        "it started. With --group it consumes as a member of that consumer group and, "
+        "after each batch printed, commits the offsets after the records printed "
+        "(Log.consumer, Consumer)."
     )
     add_common(p)
     p.add_argument("topic", metavar="TOPIC", help="the topic")
