@@ -19,9 +19,12 @@ PAGE = ROOT / "docs" / "cli.md"
 
 
 def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "gen_cli_reference", ROOT / "docs" / "gen_cli_reference.py"
-    )
+    return load("gen_cli_reference")
+
+
+def load(name: str) -> ModuleType:
+    """A script of docs/ as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -30,6 +33,7 @@ def generator() -> ModuleType:
 
 
 GEN = generator()
+TRANSCRIPTS = load("gen_shell_transcripts")
 COMMANDS = GEN.all_commands()
 
 
@@ -104,3 +108,23 @@ def test_how_to_transcripts_use_existing_commands() -> None:
             else:
                 words.append(token)
     assert checked >= 30
+
+
+def test_how_to_transcripts_are_the_output_of_their_commands() -> None:
+    """Every transcript of the how-to runs again, in order, in an empty directory, and
+    prints what the page shows (timestamps, sizes, rates and column widths aside)."""
+    page = (ROOT / "docs" / "how-to" / "shell.md").read_text(encoding="utf-8")
+    results = TRANSCRIPTS.run_page(page)
+    assert len(results) >= 30
+    assert sum(1 for command, _output in results if command.compared) >= len(results) - 1
+    found = TRANSCRIPTS.differences(results)
+    assert not found, "run: python docs/gen_shell_transcripts.py\n" + "\n".join(found)
+    # The comparison sees a stale line, and ignores only what varies between runs.
+    command, output = next((c, o) for c, o in results if c.line.startswith("eventlog data stats"))
+    assert TRANSCRIPTS.normalise(output) == TRANSCRIPTS.normalise(command.output)
+    stale = TRANSCRIPTS.Command(command.line, command.output.replace("orders", "order"), True)
+    assert TRANSCRIPTS.differences([(stale, output)])
+    command, output = next((c, o) for c, o in results if "consume nope" in c.line)
+    assert "create one with: eventlog data topics create nope" in output
+    old = "topic 'nope' does not exist; create it with create_topic()\nexit status 1\n"
+    assert TRANSCRIPTS.differences([(TRANSCRIPTS.Command(command.line, old, True), output)])

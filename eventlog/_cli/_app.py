@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from .._errors import EventLogError, TopicNotFoundError
 from . import _groups, _mirror, _ops, _records, _topics, _transfer
-from ._common import CommandError
+from ._common import CommandError, UsageError
 from ._output import Output
 
 __all__ = ["COMMAND_MODULES", "build_parser", "run"]
@@ -92,6 +94,13 @@ def run(
         if debug:
             raise
         return 130
+    except UsageError as exc:
+        if debug:
+            raise
+        usage_parser: argparse.ArgumentParser = getattr(args, "usage_parser", parser)
+        usage_parser.print_usage(err_stream)
+        err_stream.write(f"{usage_parser.prog}: error: {exc}\n")
+        return 2
     except BrokenPipeError:
         # The reader went away (| head): stop quietly. Point stdout at /dev/null so the
         # interpreter's final flush does not complain again.
@@ -100,11 +109,34 @@ def run(
     except (EventLogError, CommandError, OSError) as exc:
         if debug:
             raise
-        message = _message(exc)
-        if isinstance(exc, TopicNotFoundError):
-            message += f" (list the topics with: eventlog {args.path} topics)"
-        err_stream.write(f"eventlog: error: {message}\n")
+        err_stream.write(f"eventlog: error: {shell_message(exc, args.path)}\n")
         return 1
+
+
+# Hints in the library's messages that speak to Python callers, and what to do in a shell.
+_PYTHON_HINTS = (
+    (
+        re.compile(r"raise the limit with alter_topic\(\)"),
+        "raise the limit with: eventlog {path} topics alter {topic} -c max.message.bytes=BYTES,",
+    ),
+    (re.compile(r"or pass force=True"), "or add --force"),
+    (re.compile(r"check\(\) lists the damage"), "eventlog {path} check lists the damage"),
+)
+
+
+def shell_message(exc: BaseException, path: str) -> str:
+    """The one-line error text for the shell: hints name commands, not Python calls."""
+    quoted = shlex.quote(path)
+    if isinstance(exc, TopicNotFoundError) and exc.topic is not None:
+        return (
+            f"topic {exc.topic!r} does not exist (list the topics with: eventlog {quoted} "
+            f"topics; create one with: eventlog {quoted} topics create {shlex.quote(exc.topic)})"
+        )
+    message = _message(exc)
+    topic = getattr(exc, "topic", None) or "TOPIC"
+    for pattern, hint in _PYTHON_HINTS:
+        message = pattern.sub(hint.format(path=quoted, topic=shlex.quote(topic)), message)
+    return message
 
 
 def _message(exc: BaseException) -> str:

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from .._group_admin import GroupDescription
-from ._common import CommandError, add_common, open_log, parse_when
+from ._common import CommandError, UsageError, add_common, natural_int, open_log, parse_when
 from ._output import Output, format_ms, plural
 
 __all__ = ["register"]
@@ -64,7 +64,7 @@ def register(commands: Any) -> None:
         metavar="WHEN",
         help="the first offset at or after WHEN (ISO 8601, local time without a zone; or @MILLIS)",
     )
-    target.add_argument("--to-offset", type=int, metavar="N", help="offset N")
+    target.add_argument("--to-offset", type=natural_int, metavar="N", help="offset N")
     target.add_argument(
         "--shift-by", type=int, metavar="N", help="the committed offset plus N (may be negative)"
     )
@@ -186,7 +186,7 @@ def _targets(args: argparse.Namespace, log: Any) -> list[tuple[str, list[int] | 
         try:
             numbers = [int(p) for p in parts.split(",")]
         except ValueError:
-            raise CommandError(
+            raise UsageError(
                 f"--topic {spec!r}: expected TOPIC or TOPIC:PARTITION[,PARTITION...]"
             ) from None
         out.append((topic, numbers))
@@ -197,11 +197,13 @@ def _targets(args: argparse.Namespace, log: Any) -> list[tuple[str, list[int] | 
                 seen.add(tp.topic)
                 out.append((tp.topic, None))
     if not out:
-        raise CommandError("give --topic TOPIC (repeatable) or --all-topics")
+        raise CommandError(f"group {args.group!r} has no committed offsets (--all-topics)")
     return out
 
 
 def cmd_reset(args: argparse.Namespace, out: Output) -> int:
+    if not args.topic and not args.all_topics:
+        raise UsageError("give --topic TOPIC (repeatable) or --all-topics")
     to: Any = None
     shift = None
     if args.to_earliest:

@@ -4,6 +4,7 @@ a bad line is reported with its number, after every line before it was written."
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -29,6 +30,9 @@ class Writer:
         self.written = 0
         self.mismatched = 0
         self.first_mismatch = ""
+        # Why offsets moved: "gap" (the export skips offsets: the record lands before its
+        # exported offset) and/or "occupied" (the partition was ahead: it lands after).
+        self.mismatch_causes: set[str] = set()
         self._pending: list[tuple[int, str, NewRecord, int | None]] = []
         self._next: dict[tuple[str, int], int] = {}
         self._unplaced = False
@@ -88,7 +92,7 @@ class Writer:
                     )
                 except EventLogError as exc:
                     self._done(pending[: len(metas)], metas)
-                    raise LineError(line, str(exc)) from exc
+                    raise LineError(line, _one_record(str(exc)), topic=exc.topic) from exc
             # (every record succeeded alone: what failed the batch has passed)
         self._done(pending, metas)
 
@@ -99,6 +103,7 @@ class Writer:
             self._next[(topic, meta.partition)] = meta.offset + 1
             if offset is not None and offset != meta.offset:
                 self.mismatched += 1
+                self.mismatch_causes.add("gap" if meta.offset < offset else "occupied")
                 if not self.first_mismatch:
                     self.first_mismatch = (
                         f"line {line}: {topic}[{meta.partition}] exported offset {offset}, "
@@ -109,11 +114,19 @@ class Writer:
         self.written += len(metas)
 
 
+def _one_record(message: str) -> str:
+    # The library numbers the records of a batch ("record 0: ..."); appended alone, the
+    # record is the line's, which the message names instead.
+    message = re.sub(r"^record \d+: ", "", message)
+    return re.sub(r"^record \d+ is ", "the record is ", message)
+
+
 class LineError(Exception):
-    def __init__(self, line: int, message: str) -> None:
+    def __init__(self, line: int, message: str, *, topic: str | None = None) -> None:
         super().__init__(message)
         self.line = line
         self.message = message
+        self.topic = topic  # the topic the library named, for the hints in the message
 
 
 def stopped(exc: LineError, written: int, source: str) -> CommandError:
@@ -121,7 +134,8 @@ def stopped(exc: LineError, written: int, source: str) -> CommandError:
     return CommandError(
         f"line {exc.line}: {exc.message}; {plural(written, 'record')} before it "
         f"{'was' if written == 1 else 'were'} written, nothing "
-        f"from line {exc.line} on; fix the line and resume from it (e.g. {resume})"
+        f"from line {exc.line} on; fix the line and resume from it (e.g. {resume})",
+        topic=exc.topic,
     )
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 import time
 from typing import Any
 
-from ._common import add_common, config_pair, open_log
+from ._common import add_common, config_pair, ctrl_c_flag, open_log
 from ._output import Output, plural
 
 __all__ = ["register"]
@@ -75,7 +76,11 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--name", default="mirror", help="the mirror's name: its positions are kept under it"
     )
-    p.add_argument("--follow", action="store_true", help="keep copying new records until Ctrl-C")
+    p.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep copying new records until Ctrl-C (then the summary, status 130)",
+    )
     p.add_argument(
         "--exactly-once",
         action="store_true",
@@ -136,12 +141,26 @@ def cmd_mirror(args: argparse.Namespace, out: Output) -> int:
             positions_topic=args.positions_topic,
             on_progress=progress,
         )
-        try:
-            result = mirror.run(follow=args.follow)
-        except KeyboardInterrupt:
-            result = mirror.progress()  # everything reported was committed
+        with ctrl_c_flag() as interrupt:
+            # Ctrl-C asks the mirror to stop after its current batch (Mirror.stop, from a
+            # thread: not from the signal handler, which may run inside the mirror's locks).
+            def stop_on_ctrl_c() -> None:
+                interrupt.wait()
+                mirror.stop()
+
+            watcher = threading.Thread(target=stop_on_ctrl_c, name="eventlog-ctrl-c")
+            watcher.daemon = True
+            watcher.start()
+            try:
+                result = mirror.run(follow=args.follow)
+            except KeyboardInterrupt:  # a second Ctrl-C
+                result = mirror.progress()  # everything reported was committed
+                interrupt.set()
+            interrupted = interrupt.is_set()
+            interrupt.set()  # ends the watcher
     _report(out, "done", result)
-    return 0
+    # Ctrl-C is how --follow ends: the summary, then 130 like consume --follow.
+    return 130 if interrupted else 0
 
 
 def _report(out: Output, event: str, result: Any) -> None:

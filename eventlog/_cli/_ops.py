@@ -16,7 +16,7 @@ from .._clock import now_ms
 from .._log import Log
 from .._log import open as open_log_dir
 from .._records import TopicPartition
-from ._common import CommandError, add_common, open_log
+from ._common import add_common, natural_float, open_log, positive_int
 from ._output import Output, format_bytes, format_ms, plural
 
 __all__ = ["register"]
@@ -79,13 +79,24 @@ def register(commands: Any) -> None:
         "(Log.producer, Log.consumer)."
     )
     add_common(p)
-    p.add_argument("--records", type=int, default=100_000, help="records to produce (100000)")
-    p.add_argument("--record-size", type=int, default=100, help="value bytes per record (100)")
     p.add_argument(
-        "--batch-size", type=int, default=16384, help="the producer's batch_size in bytes (16384)"
+        "--records", type=positive_int, default=100_000, help="records to produce (100000)"
     )
-    p.add_argument("--linger-ms", type=float, default=0, help="the producer's linger_ms (0)")
-    p.add_argument("--partitions", type=int, default=1, help="partitions of the bench topic (1)")
+    p.add_argument(
+        "--record-size", type=positive_int, default=100, help="value bytes per record (100)"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=16384,
+        help="the producer's batch_size in bytes (16384)",
+    )
+    p.add_argument(
+        "--linger-ms", type=natural_float, default=0, help="the producer's linger_ms (0)"
+    )
+    p.add_argument(
+        "--partitions", type=positive_int, default=1, help="partitions of the bench topic (1)"
+    )
     p.add_argument(
         "--durability",
         choices=["full", "normal", "off"],
@@ -211,7 +222,7 @@ def _mirror_rows(log: Log, topics: list[str]) -> list[dict[str, Any]]:
 
 
 def cmd_check(args: argparse.Namespace, out: Output) -> int:
-    with open_log(args.path) as log, out.progress("checking"):
+    with open_log(args.path) as log, out.activity("checking"):
         report = log.check()
     if out.json:
         out.emit_json(
@@ -235,7 +246,15 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
             }
         )
     else:
-        out.line(str(report))
+        out.line(
+            f"{'OK' if report.ok else 'PROBLEMS FOUND'}: checked "
+            f"{plural(report.topics, 'topic')}, {plural(report.partitions, 'partition')}, "
+            f"{plural(report.batches, 'batch')}, {plural(report.records, 'record')}, "
+            f"{plural(report.groups, 'committed offset')}; "
+            f"{plural(len(report.problems), 'problem')}"
+        )
+        for problem in report.problems:
+            out.line(f"  {problem}")
     return 0 if report.ok else 1
 
 
@@ -343,7 +362,7 @@ def _dir_size(path: str) -> int:
 
 
 def cmd_backup(args: argparse.Namespace, out: Output) -> int:
-    with open_log(args.path) as log, out.progress("backing up"):
+    with open_log(args.path) as log, out.activity("backing up"):
         dest = log.backup(args.dest, compact=not args.no_compact)
     size = _dir_size(dest)
     if out.json:
@@ -364,9 +383,6 @@ def _percentile(sorted_values: list[float], share: float) -> float:
 
 
 def cmd_bench(args: argparse.Namespace, out: Output) -> int:
-    for name in ("records", "record_size", "partitions"):
-        if getattr(args, name) < 1:
-            raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
     temp_dir = None
     if args.path == "-":
         temp_dir = tempfile.mkdtemp(prefix="eventlog-bench-")
@@ -404,6 +420,47 @@ def cmd_bench(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _consume_back(
+    log: Log, topic: str, before: dict[int, int], ours: dict[int, set[int]], out: Output
+) -> tuple[int, float]:
+    """Read from the end offsets seen before producing up to those after it, counting the
+    records this run wrote; (records, seconds). It stops when every partition's position
+    reaches that end, or no longer moves (records removed meanwhile by retention or
+    compaction are skipped, so the count may be lower than what was produced)."""
+    ends = log.end_offsets(topic)
+    parts = [p for p in sorted(ends) if ends[p] > before.get(p, 0)]
+    clock = time.perf_counter
+    consumed = 0
+    with (
+        log.consumer(auto_offset_reset="earliest") as consumer,
+        out.progress("consuming", sum(len(v) for v in ours.values())) as bar,
+    ):
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, before.get(tp.partition, 0))
+        started = clock()
+        stalled = 0
+        while tps:
+            records = consumer.poll(timeout=1.0, max_records=10_000)
+            got = sum(
+                1
+                for r in records
+                if r.offset < ends[r.partition] and r.offset in ours.get(r.partition, ())
+            )
+            consumed += got
+            bar.advance(got)
+            positions = [consumer.position(tp) for tp in tps]
+            if all(pos >= ends[tp.partition] for pos, tp in zip(positions, tps)):
+                break
+            # Nothing more to read while a position is short of its end: the records
+            # there are gone. A few empty polls (a second each) end the wait.
+            stalled = 0 if records else stalled + 1
+            if stalled >= 3:
+                break
+        return consumed, clock() - started
+
+
 def _bench(log: Log, topic: str, args: argparse.Namespace, out: Output) -> dict[str, Any]:
     n, size = args.records, args.record_size
     # Distinct random payloads, so that compression does not flatter the numbers.
@@ -412,9 +469,17 @@ def _bench(log: Log, topic: str, args: argparse.Namespace, out: Output) -> dict[
     payloads = [pool[i * size : (i + 1) * size] for i in range(distinct)]
     latencies: list[float] = []
     clock = time.perf_counter
+    # The offsets this run wrote, per partition: with --topic the topic may hold other
+    # records, and other writers may append meanwhile; only ours are counted back.
+    ours: dict[int, set[int]] = {}
+    before = log.end_offsets(topic)
 
-    def acked(sent: float) -> Callable[[object], None]:
-        return lambda _meta: latencies.append(clock() - sent)
+    def acked(sent: float) -> Callable[[Any], None]:
+        def done(meta: Any) -> None:
+            latencies.append(clock() - sent)
+            ours.setdefault(meta.partition, set()).add(meta.offset)
+
+        return done
 
     with (
         log.producer(linger_ms=args.linger_ms, batch_size=args.batch_size) as producer,
@@ -443,22 +508,7 @@ def _bench(log: Log, topic: str, args: argparse.Namespace, out: Output) -> dict[
         "latency_p99_ms": _percentile(latencies, 0.99) * 1000,
         "latency_p999_ms": _percentile(latencies, 0.999) * 1000,
     }
-    consumed = 0
-    starts = log.beginning_offsets(topic)
-    ends = log.end_offsets(topic)
-    total = sum(ends[p] - starts[p] for p in ends)
-    with (
-        log.consumer(auto_offset_reset="earliest") as consumer,
-        out.progress("consuming", total) as bar,
-    ):
-        consumer.assign([TopicPartition(topic, p) for p in ends])
-        consumer.seek_to_beginning()
-        started = clock()
-        while consumed < total:
-            got = len(consumer.poll(timeout=1.0, max_records=10_000))
-            consumed += got
-            bar.advance(got)
-        consume_s = clock() - started
+    consumed, consume_s = _consume_back(log, topic, before, ours, out)
     consume = {
         "records": consumed,
         "seconds": round(consume_s, 6),

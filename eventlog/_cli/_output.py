@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-__all__ = ["Output", "Progress", "format_bytes", "format_ms", "plural"]
+__all__ = ["Activity", "Output", "Progress", "format_bytes", "format_ms", "plural"]
 
 
 def plural(n: int, word: str) -> str:
-    """``1 topic``, ``2 topics``."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    """``1 topic``, ``2 topics``, ``2 batches``."""
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word}es" if word.endswith(("s", "sh", "ch", "x")) else f"{n} {word}s"
 
 
 def format_ms(ms: int | None) -> str:
@@ -97,6 +100,58 @@ class Progress:
         self.close()
 
 
+class Activity:
+    """A one-line "still working" indicator on stderr for work done in one library call
+    that reports no progress (``Log.check``, ``Log.backup``): a spinner and the elapsed
+    seconds, redrawn by a thread while the call runs, erased at the end. It shows that
+    the command is alive, not how much is left (there is no count to show).
+    """
+
+    _INTERVAL = 0.2
+    _FRAMES = "|/-\\"
+
+    def __init__(self, stream: TextIO, label: str, enabled: bool) -> None:
+        self._stream = stream
+        self._label = label
+        self._enabled = enabled
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._width = 0
+        self._started = 0.0
+
+    def _draw(self, frame: int) -> None:
+        elapsed = time.monotonic() - self._started
+        text = f"{self._label} {self._FRAMES[frame % len(self._FRAMES)]} {elapsed:.0f} s"
+        self._stream.write("\r" + text.ljust(self._width))
+        self._width = len(text)
+        self._stream.flush()
+
+    def _spin(self) -> None:
+        frame = 0
+        while not self._stop.wait(self._INTERVAL):
+            frame += 1
+            self._draw(frame)
+
+    def __enter__(self) -> Activity:
+        if self._enabled:
+            self._started = time.monotonic()
+            self._draw(0)
+            self._thread = threading.Thread(target=self._spin, name="eventlog-activity")
+            self._thread.daemon = True
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+        if self._enabled and self._width:
+            self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+            self._width = 0
+
+
 class Output:
     """Where a command writes: stdout for results, stderr for messages and progress.
 
@@ -147,8 +202,17 @@ class Output:
 
     def progress(self, label: str, total: int | None = None) -> Progress:
         """A progress bar, drawn only when stdout and stderr are both terminals."""
-        enabled = _isatty(self.stdout) and _isatty(self.stderr)
-        return Progress(self.stderr, label, total, enabled)
+        return Progress(self.stderr, label, total, self.interactive)
+
+    def activity(self, label: str) -> Activity:
+        """A spinner with the elapsed time, for one long call that reports no progress;
+        drawn only when stdout and stderr are both terminals."""
+        return Activity(self.stderr, label, self.interactive)
+
+    @property
+    def interactive(self) -> bool:
+        """Both stdout and stderr are terminals: progress may be drawn."""
+        return _isatty(self.stdout) and _isatty(self.stderr)
 
 
 def _isatty(stream: TextIO) -> bool:

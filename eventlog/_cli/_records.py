@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -14,11 +15,15 @@ from .._log import Log
 from .._records import NewRecord, Record, TopicPartition
 from ._common import (
     CommandError,
+    UsageError,
     add_common,
+    ctrl_c_flag,
     header_pair,
     input_stream,
+    natural_int,
     open_log,
     parse_when,
+    positive_int,
     to_millis,
 )
 from ._ingest import LineError, Writer, json_obj, read_input, stopped
@@ -60,7 +65,9 @@ def register(commands: Any) -> None:
         action="store_true",
         help="each line is a JSON record in eventlog's JSON-lines format",
     )
-    p.add_argument("-p", "--partition", type=int, help="write every record to this partition")
+    p.add_argument(
+        "-p", "--partition", type=natural_int, help="write every record to this partition"
+    )
     p.add_argument(
         "-v", "--verbose", action="store_true", help="print topic, partition and offset per record"
     )
@@ -69,8 +76,9 @@ def register(commands: Any) -> None:
     p = commands.add_parser("consume", help="print records of a topic")
     p.description = (
         "Print a topic's records. Without --follow it stops at the end offsets seen when "
-        "it started. With --group it consumes as a member of that consumer group and "
-        "commits its position after each batch printed (Log.consumer, Consumer)."
+        "it started. With --group it consumes as a member of that consumer group and, "
+        "after each batch printed, commits the offsets after the records printed "
+        "(Log.consumer, Consumer)."
     )
     add_common(p)
     p.add_argument("topic", metavar="TOPIC", help="the topic")
@@ -84,12 +92,14 @@ def register(commands: Any) -> None:
         "an ISO 8601 date-time; with --group only beginning or end (for partitions "
         "without a committed offset)",
     )
-    p.add_argument("-p", "--partition", type=int, help="only this partition")
+    p.add_argument(
+        "-p", "--partition", type=natural_int, help="only this partition (not with --group)"
+    )
     p.add_argument("-g", "--group", help="consume as a member of this consumer group")
     p.add_argument(
         "-f", "--follow", action="store_true", help="keep waiting for new records (like tail -f)"
     )
-    p.add_argument("-n", "--max", type=int, metavar="N", help="stop after N records")
+    p.add_argument("-n", "--max", type=positive_int, metavar="N", help="stop after N records")
     p.add_argument(
         "-F",
         "--format",
@@ -107,14 +117,10 @@ def cmd_produce(args: argparse.Namespace, out: Output) -> int:
     headers = list(args.header) or None
     sep = args.key_separator.encode("utf-8") if args.key_separator is not None else None
     if sep == b"":
-        raise CommandError("--key-separator must not be empty")
+        raise UsageError("--key-separator must not be empty")
     with input_stream(args.input) as stream, open_log(args.path, write=True, create=True) as log:
         if args.topic not in log.list_topics():
-            raise TopicNotFoundError(
-                f"topic {args.topic!r} does not exist; create it with: eventlog "
-                f"{args.path} topics create {args.topic}",
-                topic=args.topic,
-            )
+            raise TopicNotFoundError(f"topic {args.topic!r} does not exist", topic=args.topic)
         writer = Writer(log, out, verbose=args.verbose)
 
         def text_line(number: int, raw: bytes) -> None:
@@ -185,7 +191,7 @@ def compile_format(fmt: str) -> Callable[[Record], str]:
             parts.append(_const(literal))
         if m.group(1) is not None:
             if m.group(1) not in fields:
-                raise CommandError(
+                raise UsageError(
                     f"--format: unknown field %{m.group(1)}; use %t %p %o %T %k %s %h %K %S %%"
                 )
             parts.append(fields[m.group(1)])
@@ -212,7 +218,7 @@ def _start(args: argparse.Namespace) -> tuple[str, Any]:
     if text in ("beginning", "end"):
         return text, None
     if args.group is not None:
-        raise CommandError(
+        raise UsageError(
             "with --group, --from is beginning or end (where partitions without a committed "
             "offset start); move a group's offsets with: eventlog PATH groups reset-offsets"
         )
@@ -222,8 +228,11 @@ def _start(args: argparse.Namespace) -> tuple[str, Any]:
 
 
 def cmd_consume(args: argparse.Namespace, out: Output) -> int:
-    if args.max is not None and args.max < 1:
-        raise CommandError(f"--max must be at least 1; got {args.max}")
+    if args.group is not None and args.partition is not None:
+        raise UsageError(
+            "--partition and --group exclude each other: a group member consumes the "
+            "partitions the group assigns it (read one partition with --partition alone)"
+        )
     fmt = _formatter(args, out)
     kind, where = _start(args)
     with open_log(args.path, write=args.group is not None) as log:
@@ -240,10 +249,12 @@ def cmd_consume(args: argparse.Namespace, out: Output) -> int:
             )
         else:
             consumer = log.consumer(auto_offset_reset="earliest", enable_auto_commit=False)
-        with consumer:
+        with consumer, ctrl_c_flag() as stop:
             if args.group is None:
                 _position(log, consumer, args, kind, where, ends)
-            _consume_loop(consumer, args, out.stdout, fmt, ends)
+            _consume_loop(consumer, args, out.stdout, fmt, ends, stop)
+    if stop.is_set():
+        raise KeyboardInterrupt  # after the last batch printed (and committed): 130
     return 0
 
 
@@ -272,23 +283,25 @@ def _consume_loop(
     stdout: TextIO,
     fmt: Callable[[Record], str],
     ends: dict[int, int],
+    stop: threading.Event,
 ) -> None:
     printed = 0
     empty_polls = 0
-    while args.max is None or printed < args.max:
+    while (args.max is None or printed < args.max) and not stop.is_set():
         budget = None if args.max is None else args.max - printed
         timeout = 0.5 if (args.follow or args.group is not None) else 0.0
         records = consumer.poll(timeout=timeout, max_records=budget)
         if not args.follow:
-            # Stop at the end offsets seen at the start (like kcat -e).
-            records = [r for r in records if r.offset < ends[r.partition]]
+            records = _drop_past_ends(consumer, records, ends)
         for record in records:
             stdout.write(fmt(record))
         printed += len(records)
         if records:
             stdout.flush()
             if args.group is not None:
-                consumer.commit()
+                # Only what was printed: the partitions printed from, at their positions,
+                # which _drop_past_ends moved back to the first record not printed.
+                consumer.commit({tp: consumer.position(tp) for tp in _touched(records)})
         if args.follow:
             continue
         assigned = consumer.assignment()
@@ -303,3 +316,24 @@ def _consume_loop(
             # polls to join and be assigned partitions.
             if args.group is None or (assigned and empty_polls > 1) or empty_polls > 20:
                 return
+
+
+def _drop_past_ends(consumer: Any, records: list[Record], ends: dict[int, int]) -> list[Record]:
+    """The records before the end offsets seen at the start (consume stops there, like
+    kcat -e). A partition whose records are dropped is sought back to the first dropped
+    one, so that its position, and so what a group commits, never passes what was printed.
+    """
+    kept: list[Record] = []
+    dropped: dict[int, int] = {}
+    for r in records:
+        if r.offset < ends[r.partition]:
+            kept.append(r)
+        elif r.partition not in dropped:
+            dropped[r.partition] = r.offset
+    for partition, offset in dropped.items():
+        consumer.seek(TopicPartition(records[0].topic, partition), offset)
+    return kept
+
+
+def _touched(records: list[Record]) -> list[TopicPartition]:
+    return sorted({TopicPartition(r.topic, r.partition) for r in records})

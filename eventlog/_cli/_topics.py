@@ -8,7 +8,15 @@ from typing import Any
 
 from .._errors import TopicNotFoundError
 from .._records import TopicDescription
-from ._common import CommandError, add_common, config_pair, open_log
+from ._common import (
+    UsageError,
+    add_common,
+    add_include_internal,
+    config_pair,
+    open_log,
+    positive_int,
+    visible_topics,
+)
 from ._output import Output, format_bytes, format_ms, plural
 
 __all__ = ["register"]
@@ -22,15 +30,18 @@ def register(commands: Any) -> None:
         description="Manage topics. Without an action: topics list.",
     )
     add_common(topics)
+    add_include_internal(topics)
     topics.set_defaults(handler=cmd_list)
     actions = topics.add_subparsers(dest="action", metavar="ACTION", title="actions")
 
     p = actions.add_parser("list", help="list the topics (the default action)")
     p.description = (
-        "One row per topic: partitions, records, bytes and cleanup policy "
+        "One row per topic: partitions, records, bytes and cleanup policy; internal topics "
+        "(names starting with __) only with --include-internal "
         "(Log.list_topics, Log.describe_topic)."
     )
     add_common(p)
+    add_include_internal(p, nested=True)
     p.set_defaults(handler=cmd_list)
 
     p = actions.add_parser("create", help="create a topic (creates the log if missing)")
@@ -42,7 +53,7 @@ def register(commands: Any) -> None:
     add_common(p)
     p.add_argument("topic", metavar="TOPIC", help="the topic name")
     p.add_argument(
-        "-p", "--partitions", type=int, default=1, help="number of partitions (default 1)"
+        "-p", "--partitions", type=positive_int, default=1, help="number of partitions (default 1)"
     )
     p.add_argument(
         "-c",
@@ -65,7 +76,13 @@ def register(commands: Any) -> None:
         "Describe topics: partitions with their offsets and sizes, and config (Log.describe_topic)."
     )
     add_common(p)
-    p.add_argument("topics", metavar="TOPIC", nargs="*", help="topics (default: all)")
+    p.add_argument(
+        "topics",
+        metavar="TOPIC",
+        nargs="*",
+        help="topics (default: all but the internal ones)",
+    )
+    add_include_internal(p, nested=True)
     p.set_defaults(handler=cmd_describe)
 
     p = actions.add_parser("alter", help="change a topic's configuration or partitions")
@@ -94,7 +111,7 @@ def register(commands: Any) -> None:
     p.add_argument(
         "-p",
         "--partitions",
-        type=int,
+        type=positive_int,
         metavar="TOTAL",
         help="grow the topic to TOTAL partitions (never shrinks)",
     )
@@ -131,7 +148,10 @@ def describe_json(desc: TopicDescription) -> dict[str, Any]:
 
 def cmd_list(args: argparse.Namespace, out: Output) -> int:
     with open_log(args.path) as log:
-        descs = [log.describe_topic(name) for name in log.list_topics()]
+        names = log.list_topics()
+        shown = visible_topics(names, args)
+        descs = [log.describe_topic(name) for name in shown]
+    hidden = len(names) - len(shown)
     if out.json:
         out.emit_json(
             [
@@ -146,6 +166,8 @@ def cmd_list(args: argparse.Namespace, out: Output) -> int:
             ]
         )
         return 0
+    if hidden:
+        out.note(f"({plural(hidden, 'internal topic')} not shown: --include-internal shows them)")
     if not descs:
         out.note("no topics (create one with: eventlog PATH topics create NAME)")
         return 0
@@ -185,7 +207,7 @@ def cmd_create(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_describe(args: argparse.Namespace, out: Output) -> int:
     with open_log(args.path) as log:
-        names = args.topics or log.list_topics()
+        names = args.topics or visible_topics(log.list_topics(), args)
         descs = [log.describe_topic(name) for name in names]
     if out.json:
         out.emit_json([describe_json(d) for d in descs])
@@ -222,10 +244,10 @@ def cmd_alter(args: argparse.Namespace, out: Output) -> int:
     config: dict[str, object] = dict(args.config)
     for key in args.delete_config:
         if key in config:
-            raise CommandError(f"{key} is both set (--config) and reset (--delete-config)")
+            raise UsageError(f"{key} is both set (--config) and reset (--delete-config)")
         config[key] = None
     if not config and args.partitions is None:
-        raise CommandError("nothing to change: give --config, --delete-config or --partitions")
+        raise UsageError("nothing to change: give --config, --delete-config or --partitions")
     with open_log(args.path, write=True) as log:
         if args.topic not in log.list_topics():
             raise TopicNotFoundError(f"topic {args.topic!r} does not exist", topic=args.topic)
@@ -249,11 +271,7 @@ def cmd_delete(args: argparse.Namespace, out: Output) -> int:
             if name not in existing:
                 if args.if_exists:
                     continue
-                raise TopicNotFoundError(
-                    f"topic {name!r} does not exist; topics: "
-                    f"{', '.join(sorted(existing)) or 'none'}",
-                    topic=name,
-                )
+                raise TopicNotFoundError(f"topic {name!r} does not exist", topic=name)
         for name in args.topics:
             if name in existing:
                 log.delete_topic(name)

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from .._errors import EventLogError, InvalidRecordError
 from .._jsonl import parse_line, record_to_json
 from .._log import Log
-from ._common import add_common, input_stream, open_log
+from ._common import add_common, add_include_internal, input_stream, open_log, visible_topics
 from ._ingest import LineError, Writer, json_obj, read_input, stopped
 from ._output import Output, plural
 
@@ -22,13 +22,20 @@ def register(commands: Any) -> None:
     p = commands.add_parser("export", help="write topics as JSON lines")
     p.description = (
         "Write topics as JSON lines: per topic a line with its partitions and config, "
-        "then its records (offsets, timestamps, keys, values, headers). Read back with "
+        "then its records (offsets, timestamps, keys, values, headers). Internal topics "
+        "(names starting with __, such as the mirror positions in __eventlog_mirror) are "
+        "left out unless named with --topic or --include-internal. Read back with "
         "import (Log.describe_topic, Log.scan)."
     )
     add_common(p)
     p.add_argument(
-        "-t", "--topic", action="append", default=[], help="export this topic (default: all)"
+        "-t",
+        "--topic",
+        action="append",
+        default=[],
+        help="export this topic (repeatable; default: all but the internal ones)",
     )
+    add_include_internal(p)
     p.add_argument(
         "-O", "--output", metavar="FILE", help="write to FILE (replaced whole) instead of stdout"
     )
@@ -39,8 +46,10 @@ def register(commands: Any) -> None:
         "Append the records of an export (or any JSON-lines records naming their topic); "
         "creates the log and missing topics (with the exported partitions and config). "
         "Offsets are kept when the topic starts empty at the exported offsets; records "
-        "that get another offset are counted in a warning, or refused with --strict-offsets "
-        "(Log.create_topic, Log.append_batch)."
+        "that get another offset are counted in a warning, or refused with --strict-offsets. "
+        "Timestamps are kept: a LogAppendTime topic it creates takes CreateTime while the "
+        "records are appended, then its exported config "
+        "(Log.create_topic, Log.append_batch, Log.alter_topic)."
     )
     add_common(p)
     p.add_argument("-i", "--input", metavar="FILE", help="read FILE instead of stdin")
@@ -65,7 +74,7 @@ def topic_line(log: Log, topic: str) -> dict[str, Any]:
 
 def cmd_export(args: argparse.Namespace, out: Output) -> int:
     with open_log(args.path) as log:
-        topics = args.topic or log.list_topics()
+        topics = args.topic or visible_topics(log.list_topics(), args)
         for name in topics:
             log.describe_topic(name)  # an unknown topic fails before anything is written
         if args.output is None:
@@ -108,6 +117,12 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
         writer = Writer(log, out)
         known = set(log.list_topics())
         created: list[str] = []
+        # Topics created with CreateTime in place of their exported LogAppendTime, so the
+        # exported timestamps are kept; they get their exported config back at the end.
+        restore: dict[str, dict[str, Any]] = {}
+        # Existing LogAppendTime topics: records appended to them get the import time.
+        append_time = {t for t in known if _log_append_time(log.topic_config(t).to_dict())}
+        restamped: set[str] = set()
 
         def line(number: int, raw: bytes) -> None:
             bar.advance()
@@ -116,7 +131,7 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
             obj = json_obj(raw, number)
             if isinstance(obj, dict) and obj.get("type") == "topic":
                 writer.flush()
-                _create_topic(log, obj, number, known, created)
+                _create_topic(log, obj, number, known, created, restore)
                 return
             if isinstance(obj, dict):
                 obj = dict(obj)
@@ -134,6 +149,8 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
                     number,
                     f"topic {topic!r} does not exist and no topic line before it describes it",
                 )
+            if topic in append_time:
+                restamped.add(topic)
             if args.strict_offsets and offset is not None and record.partition is not None:
                 expected = writer.predicted(topic, record.partition)
                 if expected != offset:
@@ -148,10 +165,15 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
             read_input(stream, line, writer)
         except LineError as exc:
             raise stopped(exc, writer.written, source) from None
+        finally:
+            for name, config in restore.items():
+                log.alter_topic(name, config)
     if writer.mismatched:
+        out.warn(_offsets_warning(writer))
+    for name in sorted(restamped):
         out.warn(
-            f"{plural(writer.mismatched, 'record')} got another offset than exported (first: "
-            f"{writer.first_mismatch}); import into empty topics keeps dense offsets"
+            f"topic {name!r} existed with message.timestamp.type=LogAppendTime: the "
+            f"records imported into it got the import time, not their exported timestamps"
         )
     summary = f"imported {plural(writer.written, 'record')}"
     if created:
@@ -160,8 +182,34 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _offsets_warning(writer: Writer) -> str:
+    why = []
+    if "gap" in writer.mismatch_causes:
+        why.append(
+            "the export skips offsets (records removed by compaction, retention or "
+            "delete_records before it was taken, or a partition not starting at 0), and "
+            "an append always takes the partition's next offset, so the gaps close up"
+        )
+    if "occupied" in writer.mismatch_causes:
+        why.append("the partition already held records, so the imported ones follow them")
+    return (
+        f"{plural(writer.mismatched, 'record')} got another offset than in the export "
+        f"(first: {writer.first_mismatch}): {'; and '.join(why)}; keys, values, "
+        f"timestamps and order are unchanged (--strict-offsets stops instead)"
+    )
+
+
+def _log_append_time(config: dict[str, Any]) -> bool:
+    return config.get("message.timestamp.type") == "LogAppendTime"
+
+
 def _create_topic(
-    log: Log, obj: dict[str, Any], number: int, known: set[str], created: list[str]
+    log: Log,
+    obj: dict[str, Any],
+    number: int,
+    known: set[str],
+    created: list[str],
+    restore: dict[str, dict[str, Any]],
 ) -> None:
     name, partitions, config = obj.get("topic"), obj.get("partitions"), obj.get("config")
     if not isinstance(name, str) or type(partitions) is not int or not isinstance(config, dict):
@@ -170,9 +218,14 @@ def _create_topic(
         )
     if name in known:
         return  # an existing topic keeps its own partitions and config
+    if _log_append_time(config):
+        # Appended records would take the import time: keep the exported timestamps.
+        config = {**config, "message.timestamp.type": "CreateTime"}
+        restore[name] = {"message.timestamp.type": "LogAppendTime"}
     try:
         log.create_topic(name, partitions, config=config)
     except EventLogError as exc:
+        restore.pop(name, None)
         raise LineError(number, str(exc)) from None
     known.add(name)
     created.append(name)
