@@ -551,16 +551,10 @@ class Consumer(GroupCoordination):
         limit = 0.1 if remaining is None else min(0.1, remaining)
         end = time.monotonic() + limit
         while True:
-            # In-process commits notify the condition at once; other processes' commits
-            # show as a new transaction id, checked every millisecond (a cheap read of
-            # LMDB's lock file).
-            with storage.commit_lock:
-                if storage.commits == seen and not storage.closed:
-                    storage.waiters += 1
-                    try:
-                        storage.commit_cond.wait(min(0.001, max(0.0, end - time.monotonic())))
-                    finally:
-                        storage.waiters -= 1
+            # In-process commits wake the waiter at once; other processes' commits show
+            # as a new transaction id, checked every millisecond (a cheap read of LMDB's
+            # lock file).
+            storage.wait_for_commit(seen, min(0.001, end - time.monotonic()))
             if storage.commits != seen or self._closing or storage.closed:
                 return
             if storage.last_txnid() != txid or time.monotonic() >= end:

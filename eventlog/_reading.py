@@ -317,13 +317,7 @@ class ReadAPI(LogBase):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
-            # In-process commits notify the condition; other processes are polled.
+            # In-process commits wake the waiter; other processes' commits are polled.
             pause = 0.005 if remaining is None else min(0.005, remaining)
-            with storage.commit_lock:
-                if storage.commits == seen and not storage.closed:
-                    storage.waiters += 1
-                    try:
-                        storage.commit_cond.wait(pause)
-                    finally:
-                        storage.waiters -= 1
+            storage.wait_for_commit(seen, pause)
             self._check()

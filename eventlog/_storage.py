@@ -394,8 +394,9 @@ class Storage:
         self._pending: list[_Op] = []
         self._writer_thread: int | None = None
         self.commit_lock = threading.Lock()
-        self.commit_cond = threading.Condition(self.commit_lock)
-        self.waiters = 0  # threads in Log.wait(): commits notify only when there are some
+        # Threads sleeping in wait_for_commit(), each on a lock of its own that the next
+        # commit releases (see there why not a Condition).
+        self._commit_waiters: list[threading.Lock] = []
         self.commits = 0
         # Caches owned by the layer above (topic catalog, decoded batches); kept here so
         # that every Log sharing this environment shares them.
@@ -714,8 +715,32 @@ class Storage:
     def _note_commit(self) -> None:
         with self.commit_lock:
             self.commits += 1
-            if self.waiters:
-                self.commit_cond.notify_all()
+            waiters, self._commit_waiters = self._commit_waiters, []
+        for waiter in waiters:
+            waiter.release()
+
+    def wait_for_commit(self, seen: int, timeout: float) -> None:
+        """Sleep until a commit of this process moves ``commits`` past ``seen``, the
+        storage closes, or ``timeout`` seconds pass (other processes' commits are not
+        notified: callers poll for them).
+
+        Each waiter sleeps on a lock of its own, released by the next commit: a Ctrl-C
+        then interrupts the sleep cleanly. (``Condition.wait`` re-acquires the shared lock
+        when it wakes, and a KeyboardInterrupt landing there leaves that lock released, so
+        leaving the ``with`` block raises "release unlocked lock" instead.)
+        """
+        waiter = threading.Lock()
+        waiter.acquire()
+        with self.commit_lock:
+            if self.commits != seen or self.closed:
+                return
+            self._commit_waiters.append(waiter)
+        try:
+            waiter.acquire(True, max(0.0, timeout))
+        finally:
+            with self.commit_lock:
+                if waiter in self._commit_waiters:
+                    self._commit_waiters.remove(waiter)
 
     def _run_ops(self, txn: Any, ops: list[_Op]) -> None:
         if len(ops) == 1:
@@ -802,7 +827,9 @@ class Storage:
                     self._leading = False
                 cv.notify_all()
         with self.commit_lock:
-            self.commit_cond.notify_all()
+            waiters, self._commit_waiters = self._commit_waiters, []
+        for waiter in waiters:
+            waiter.release()
 
 
 # --- the per-process registry ------------------------------------------------------
