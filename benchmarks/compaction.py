@@ -776,10 +776,11 @@ class CompactionBench:
         self.add_latency(
             "log.append() into the topic its automatic pass is compacting", dur, samples,
             before,
-            f"each append carries a chunk of compaction: whole batches, at least one, until "
-            f"{compaction_module.AUTO_RECORDS:,} records, {compaction_module.AUTO_BATCHES} "
-            f"batches or {compaction_module.AUTO_BYTES // 1024:,} KiB stored are reached "
-            f"(here one {BATCH:,}-record batch per append); "
+            f"each append carries a chunk of compaction: at most "
+            f"{compaction_module.AUTO_RECORDS:,} records judged, "
+            f"{compaction_module.AUTO_BATCHES} batches or "
+            f"{compaction_module.AUTO_BYTES // 1024:,} KiB stored (here each {BATCH:,}-record "
+            f"batch is judged over several appends, and rewritten once); "
             + ("the pass was still running after the last sample" if still_running
                else "the pass ended within the samples"))
 
