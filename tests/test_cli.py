@@ -3,6 +3,7 @@ details in process through ``eventlog._cli.run``."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import io
 import json
@@ -20,7 +21,7 @@ import pytest
 import eventlog
 from eventlog import NewRecord, TopicPartition
 from eventlog._catalog import BATCH_KEY
-from eventlog._cli import run
+from eventlog._cli import build_parser, run
 from eventlog._cli._output import Output
 from eventlog.testing import ManualClock
 
@@ -269,6 +270,60 @@ def test_errors_as_subprocesses(path: str, tmp_path: Path) -> None:
     r = cli(path, "--debug", "consume", "nope")
     assert r.returncode == 1
     assert "Traceback" in r.stderr
+
+
+# Each command's errors as the shell sees them: (arguments after PATH, exit status, what
+# the message must say). "MISSING" stands for a path where no log exists.
+COMMAND_ERRORS = [
+    ("MISSING topics", 1, "no log at"),
+    ("topics create u --partitions 0", 2, "-p/--partitions"),
+    ("topics describe nope", 1, "topic 'nope' does not exist"),
+    ("topics alter nope -c retention.ms=1", 1, "topic 'nope' does not exist"),
+    ("topics delete nope", 1, "topic 'nope' does not exist"),
+    ("produce nope", 1, "topic 'nope' does not exist"),
+    ("consume nope", 1, "topic 'nope' does not exist"),
+    ("export -t nope", 1, "topic 'nope' does not exist"),
+    ("import -i NOFILE", 1, "does not exist"),
+    ("MISSING groups", 1, "no log at"),
+    ("groups describe nope", 1, "group 'nope' does not exist"),
+    ("groups reset-offsets nope --to-earliest --all-topics", 1, "no committed offsets"),
+    ("groups delete nope", 1, "group 'nope' does not exist"),
+    ("MISSING stats", 1, "no log at"),
+    ("MISSING check", 1, "no log at"),
+    ("compact -t nope", 1, "topic 'nope' does not exist"),
+    ("retention -t nope", 1, "topic 'nope' does not exist"),
+    ("MISSING backup DEST", 1, "no log at"),
+    ("bench --records 0", 2, "--records"),
+]
+
+
+def test_every_command_reports_its_errors_as_a_subprocess(path: str, tmp_path: Path) -> None:
+    """Each subcommand, run as the shell runs it, answers a bad path, an unknown topic or
+    group, or a bad option value with one clear line and the documented status: 1 for a
+    failure, 2 for a usage error; never a traceback."""
+    with eventlog.open(path) as log:
+        log.create_topic("t")
+    missing = str(tmp_path / "nowhere")
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands = set(sub.choices)
+    seen = set()
+    for spec, status, says in COMMAND_ERRORS:
+        argv = spec.replace("NOFILE", str(tmp_path / "none.jsonl"))
+        argv = argv.replace("DEST", str(tmp_path / "backup")).split()
+        where = missing if argv[0] == "MISSING" else path
+        argv = argv[1:] if argv[0] == "MISSING" else argv
+        seen.add(argv[0])
+        r = cli(where, *argv, input=b"")
+        assert r.returncode == status, (spec, r.stderr)
+        assert "Traceback" not in r.stderr
+        if status == 1:
+            assert says in one_error_line(r.stderr), spec
+        else:
+            assert f"error: argument {says}" in r.stderr, (spec, r.stderr)
+    assert not os.path.exists(missing)
+    # Every command but mirror (tests/test_ext_kafka.py runs it against a cluster).
+    assert seen == commands - {"mirror"}
 
 
 def test_follow_prints_new_records_until_interrupted(path: str) -> None:
