@@ -38,6 +38,7 @@ later chunks, so a crash between chunks leaves them, and retention removes them 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -51,7 +52,7 @@ from ._catalog import (
     state_key,
 )
 from ._codec import decode_batch, read_header, verified_header
-from ._errors import CorruptLogError
+from ._errors import CorruptLogError, InvalidArgumentError
 from ._groups import OFFSET_KEY, unpack_offset
 from ._keyindex import (
     PENDING_OFFSET,
@@ -560,9 +561,13 @@ def _check_groups(
     return problems
 
 
-def check_log(log: LogBase) -> CheckReport:
+def check_log(log: LogBase, progress: Callable[[int, int], object] | None = None) -> CheckReport:
     """Check a log's consistency (see :meth:`CheckAdmin.check`)."""
     log._check()
+    if progress is not None and not callable(progress):
+        raise InvalidArgumentError(
+            f"progress must be None or a callable (done, total); got {type(progress).__name__}"
+        )
     storage: Storage = log._storage
     dbs: dict[bytes, Any] = log._dbs
     problems: list[Problem] = []
@@ -588,6 +593,10 @@ def check_log(log: LogBase) -> CheckReport:
     if topics is None:
         topics = {}
 
+    total = sum(info.partitions for info in topics.values())
+    done = 0
+    if progress is not None:
+        progress(0, total)
     for name in sorted(topics):
         info = topics[name]
         counts.topics += 1
@@ -604,6 +613,9 @@ def check_log(log: LogBase) -> CheckReport:
             found = guarded(one, f"checking topic {name!r} partition {partition}", name, partition)
             if found:
                 problems.extend(found)
+            done += 1
+            if progress is not None:
+                progress(done, total)
 
     def current_ids(txn: Any) -> dict[int, TopicInfo]:
         # Topics as of this transaction: one created or deleted since the catalog was read
@@ -635,7 +647,7 @@ def check_log(log: LogBase) -> CheckReport:
 class CheckAdmin(LogBase):
     """The consistency check of :class:`eventlog.Log` (a mixin, as GroupAdmin is)."""
 
-    def check(self) -> CheckReport:
+    def check(self, *, progress: Callable[[int, int], object] | None = None) -> CheckReport:
         """Verify the whole log without changing it, and report every problem found.
 
         Checks every stored batch's checksum and format, offset continuity within each
@@ -646,6 +658,12 @@ class CheckAdmin(LogBase):
         read transaction, so appends go on meanwhile (a partition appended to while it
         is checked is seen at one instant, consistently).
 
+        Args:
+            progress: called as ``progress(done, total)`` with the number of partitions
+                checked so far and the number to check, once before the first and after
+                each one (for a progress bar; the orphan and group checks at the end are
+                quick).
+
         Returns:
             A :class:`CheckReport`: true when no problem was found; its ``problems`` list
             each finding with its topic, partition, offset and kind. Damage is reported,
@@ -653,5 +671,6 @@ class CheckAdmin(LogBase):
 
         Raises:
             LogClosedError: the log is closed.
+            InvalidArgumentError: ``progress`` is not callable.
         """
-        return check_log(self)
+        return check_log(self, progress)

@@ -188,7 +188,13 @@ class Log(
         if not self.readonly:
             self._storage.sync()
 
-    def backup(self, dest: str | os.PathLike[str], *, compact: bool = True) -> str:
+    def backup(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        compact: bool = True,
+        progress: Callable[[int, int], object] | None = None,
+    ) -> str:
         """Write a consistent copy of the whole log to the new directory ``dest``.
 
         The log stays in use meanwhile: the copy reads one snapshot (LMDB's copy, in a
@@ -202,17 +208,21 @@ class Log(
         Args:
             dest: a directory that does not exist yet, or is empty.
             compact: omit free pages (slower to write, smaller).
+            progress: called as ``progress(bytes_written, bytes_total)`` about ten times
+                a second while the copy is written, from another thread (``bytes_total``
+                is the size of the data the log uses: a compacted copy may finish below
+                it), and once with ``(total, total)`` when it is complete.
 
         Returns:
             The backup's absolute path; open it with :func:`eventlog.open`.
 
         Raises:
             InvalidArgumentError: ``dest`` exists and is not an empty directory, or is
-                this log's own directory.
+                this log's own directory; ``progress`` is not callable.
             StorageError: the copy failed (disk full: ``DiskFullError``).
         """
         self._check()
-        return _backup.backup(self._storage, dest, compact=compact)
+        return _backup.backup(self._storage, dest, compact=compact, progress=progress)
 
     # ------------------------------------------------------------------ clients
 

@@ -791,6 +791,15 @@ class Storage:
         finally:
             self._gate.leave()
 
+    def used_bytes(self) -> int:
+        """The bytes of the data file in use (up to its last page), what a copy writes at
+        most."""
+        try:
+            info = self.env.info()
+            return (int(info["last_pgno"]) + 1) * int(self.env.stat()["psize"])
+        except lmdb.Error as exc:
+            raise translate(exc, "reading the log's size") from None
+
     def copy_to(self, path: str, *, compact: bool) -> None:
         """Write a consistent copy of the environment into directory ``path`` (LMDB's
         copy: one read transaction, so writers keep going meanwhile)."""

@@ -117,3 +117,31 @@ def test_backup_bad_arguments_and_closed_log(log_path: Path, tmp_path: Path) -> 
     log.close()
     with pytest.raises(eventlog.LogClosedError):
         log.backup(tmp_path / "c")
+
+
+def test_backup_reports_its_progress(log: eventlog.Log, tmp_path: Path) -> None:
+    """progress(done, total) starts at 0, never goes back or past the total, and ends at
+    (total, total); a non-callable is refused before anything is written."""
+    log.create_topic("t", 2)
+    for i in range(200):
+        log.append("t", os.urandom(500), key=b"k%d" % i)
+    calls: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def progress(done: int, total: int) -> None:
+        with lock:
+            calls.append((done, total))
+
+    log.backup(tmp_path / "b", progress=progress)
+    assert calls[0][0] == 0
+    total = calls[0][1]
+    assert total > 0
+    assert all(t == total for _, t in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert all(0 <= d <= total for d, _ in calls)
+    assert calls[-1] == (total, total)
+    with eventlog.open(tmp_path / "b", readonly=True) as copy:
+        assert sum(copy.end_offsets("t").values()) == 200
+    with pytest.raises(eventlog.InvalidArgumentError, match="progress"):
+        log.backup(tmp_path / "c", progress=5)  # type: ignore[arg-type]
+    assert not (tmp_path / "c").exists()

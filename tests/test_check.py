@@ -386,3 +386,16 @@ def test_check_while_appending_reports_nothing(log: eventlog.Log) -> None:
         thread.join()
     assert all(r.problems == () for r in reports), [str(r) for r in reports if not r]
     assert check_log(log)
+
+
+def test_check_reports_its_progress_per_partition(log: eventlog.Log) -> None:
+    """progress(done, total) once before the first partition and after each one."""
+    log.create_topic("a", 3)
+    log.create_topic("b", 2)
+    log.append("a", b"x", partition=1)
+    calls: list[tuple[int, int]] = []
+    report = log.check(progress=lambda done, total: calls.append((done, total)))
+    assert report
+    assert calls == [(i, 5) for i in range(6)]
+    with pytest.raises(eventlog.InvalidArgumentError, match="progress"):
+        log.check(progress="yes")  # type: ignore[arg-type]

@@ -1016,15 +1016,21 @@ def test_commands_draw_progress_only_on_terminals(path: str, tmp_path: Path) -> 
     assert err.getvalue().endswith("\r")
     assert "\r" not in out.getvalue()
     assert len(out.getvalue().splitlines()) == 4 + 306
-    # check and backup: one library call each, so a spinner with the elapsed time.
+    # check: partitions checked (Log.check's progress callback), ending at the total.
     out, err = _Tty(), _Tty()
     assert run_with(out, err, path, "check") == 0
-    assert err.getvalue().startswith("\rchecking | 0 s")
+    assert err.getvalue().startswith("\rchecking partitions")
+    with eventlog.open(path, readonly=True) as log:
+        partitions = sum(len(log.describe_topic(t).partitions) for t in log.list_topics())
+    assert f"{partitions}/{partitions} (100%)" in err.getvalue()
     assert err.getvalue().endswith("\r")
     assert out.getvalue().startswith("OK: checked 4 topics")
+    # backup: bytes of the copy written (Log.backup's progress callback), to the end.
     out, err = _Tty(), _Tty()
     assert run_with(out, err, path, "backup", str(tmp_path / "b1")) == 0
-    assert err.getvalue().startswith("\rbacking up | 0 s")
+    assert err.getvalue().startswith("\rbacking up (bytes)")
+    assert "[####################]" in err.getvalue()
+    assert "(100%)" in err.getvalue()
     # Either stream piped or redirected: nothing but the result.
     for out, err in ((io.StringIO(), _Tty()), (_Tty(), io.StringIO())):
         assert run_with(out, err, path, "export") == 0

@@ -222,8 +222,8 @@ def _mirror_rows(log: Log, topics: list[str]) -> list[dict[str, Any]]:
 
 
 def cmd_check(args: argparse.Namespace, out: Output) -> int:
-    with open_log(args.path) as log, out.activity("checking"):
-        report = log.check()
+    with open_log(args.path) as log, out.progress("checking partitions") as bar:
+        report = log.check(progress=lambda done, total: bar.update(done, total))
     if out.json:
         out.emit_json(
             {
@@ -362,8 +362,12 @@ def _dir_size(path: str) -> int:
 
 
 def cmd_backup(args: argparse.Namespace, out: Output) -> int:
-    with open_log(args.path) as log, out.activity("backing up"):
-        dest = log.backup(args.dest, compact=not args.no_compact)
+    with open_log(args.path) as log, out.progress("backing up (bytes)") as bar:
+        dest = log.backup(
+            args.dest,
+            compact=not args.no_compact,
+            progress=lambda done, total: bar.update(done, total),
+        )
     size = _dir_size(dest)
     if out.json:
         out.emit_json({"backup": dest, "size_bytes": size, "compacted": not args.no_compact})

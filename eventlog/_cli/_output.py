@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-__all__ = ["Activity", "Output", "Progress", "format_bytes", "format_ms", "plural"]
+__all__ = ["Output", "Progress", "format_bytes", "format_ms", "plural"]
 
 
 def plural(n: int, word: str) -> str:
@@ -54,6 +54,7 @@ class Progress:
         self._done = 0
         self._drawn = 0.0
         self._width = 0
+        self._lock = threading.Lock()
 
     def advance(self, n: int = 1) -> None:
         """Count ``n`` more units done; redraw if enough time has passed."""
@@ -63,6 +64,17 @@ class Progress:
             if now - self._drawn >= self._INTERVAL:
                 self._drawn = now
                 self._draw()
+
+    def update(self, done: int, total: int | None) -> None:
+        """Set the units done and the total (for work that reports both); redraw if
+        enough time has passed. Safe to call from another thread."""
+        with self._lock:
+            self._done, self._total = done, total
+            if self._enabled:
+                now = time.monotonic()
+                if now - self._drawn >= self._INTERVAL or (total and done >= total):
+                    self._drawn = now
+                    self._draw()
 
     def set_label(self, label: str) -> None:
         """Show what is being worked on now."""
@@ -86,6 +98,10 @@ class Progress:
 
     def close(self) -> None:
         """Erase the bar."""
+        with self._lock:
+            self._erase()
+
+    def _erase(self) -> None:
         if self._enabled and self._width:
             self._stream.write("\r" + " " * self._width + "\r")
             self._stream.flush()
@@ -98,58 +114,6 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class Activity:
-    """A one-line "still working" indicator on stderr for work done in one library call
-    that reports no progress (``Log.check``, ``Log.backup``): a spinner and the elapsed
-    seconds, redrawn by a thread while the call runs, erased at the end. It shows that
-    the command is alive, not how much is left (there is no count to show).
-    """
-
-    _INTERVAL = 0.2
-    _FRAMES = "|/-\\"
-
-    def __init__(self, stream: TextIO, label: str, enabled: bool) -> None:
-        self._stream = stream
-        self._label = label
-        self._enabled = enabled
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._width = 0
-        self._started = 0.0
-
-    def _draw(self, frame: int) -> None:
-        elapsed = time.monotonic() - self._started
-        text = f"{self._label} {self._FRAMES[frame % len(self._FRAMES)]} {elapsed:.0f} s"
-        self._stream.write("\r" + text.ljust(self._width))
-        self._width = len(text)
-        self._stream.flush()
-
-    def _spin(self) -> None:
-        frame = 0
-        while not self._stop.wait(self._INTERVAL):
-            frame += 1
-            self._draw(frame)
-
-    def __enter__(self) -> Activity:
-        if self._enabled:
-            self._started = time.monotonic()
-            self._draw(0)
-            self._thread = threading.Thread(target=self._spin, name="eventlog-activity")
-            self._thread.daemon = True
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._thread = None
-        if self._enabled and self._width:
-            self._stream.write("\r" + " " * self._width + "\r")
-            self._stream.flush()
-            self._width = 0
 
 
 class Output:
@@ -203,11 +167,6 @@ class Output:
     def progress(self, label: str, total: int | None = None) -> Progress:
         """A progress bar, drawn only when stdout and stderr are both terminals."""
         return Progress(self.stderr, label, total, self.interactive)
-
-    def activity(self, label: str) -> Activity:
-        """A spinner with the elapsed time, for one long call that reports no progress;
-        drawn only when stdout and stderr are both terminals."""
-        return Activity(self.stderr, label, self.interactive)
 
     @property
     def interactive(self) -> bool:
