@@ -116,15 +116,16 @@ __all__ = [
 # Work per append transaction (the producer's cost) and per explicit transaction (which
 # holds other writers for its duration): records judged (a chunk may stop inside a large
 # batch), batches decoded (the cost of small batches), stored bytes decompressed. A record
-# costs a few microseconds: about 1 ms per AUTO_RECORDS. An explicit chunk in a durable
-# class also pays its commit's flushes (milliseconds), so it does more work per commit
-# there; with durability "off" a commit costs little and chunks stay about as short as
-# an automatic one, so an append waits for at most about a millisecond of maintenance.
-AUTO_RECORDS: Final = 128
+# costs several microseconds (more on a large index), so AUTO_RECORDS is about 0.5 ms of
+# work. An explicit chunk in a durable class also pays its commit's flushes
+# (milliseconds), so it does more work per commit there; with durability "off" a commit
+# costs little and chunks stay as short as an automatic one. Sized so that an append's
+# p99 while a pass runs stays within about 10x its p99 without one (docs/performance.md).
+AUTO_RECORDS: Final = 64
 AUTO_BATCHES: Final = 32
 AUTO_BYTES: Final = 256 << 10
-EXPLICIT_RECORDS: Final = 256
-EXPLICIT_RECORDS_NO_SYNC: Final = 128
+EXPLICIT_RECORDS: Final = 128
+EXPLICIT_RECORDS_NO_SYNC: Final = 64
 EXPLICIT_BATCHES: Final = 128
 EXPLICIT_BYTES: Final = 1 << 20
 # An explicit pass pauses this long (seconds) between chunks: writers of other processes
