@@ -256,19 +256,8 @@ def finish_pending(
         state.batches -= 1
         return
     config = info.config
-    encoded = encode_records(
-        base,
-        _pick(batch.offsets, keep),
-        _pick(batch.timestamps, keep),
-        _pick(batch.keys, keep),
-        _pick(batch.values, keep),
-        _pick(batch.headers, keep) if batch.headers is not None else [()] * len(keep),
-        batch.last_offset,
-        log_append_time=bool(read_header(value)[1] & FLAG_LOG_APPEND_TIME),
-        compress=config.compression_type != "uncompressed",
-        level=config.compression_zstd_level,
-    )
-    txn.put(key, encoded.value(key), db=bdb)
+    log_append_time = bool(read_header(value)[1] & FLAG_LOG_APPEND_TIME)
+    txn.put(key, _kept(key, batch, keep, log_append_time, config), db=bdb)
 
 
 def tombstones_due(txn: Any, tdb: Any, topic_id: int, partition: int, now: int) -> bool:
@@ -682,19 +671,7 @@ def run_chunk(
         if len(keep) == count:
             found = cursor.set_range(BATCH_KEY.pack(tid, partition, pos))
             continue
-        encoded = encode_records(
-            base,
-            _pick(batch.offsets, keep),
-            _pick(batch.timestamps, keep),
-            _pick(batch.keys, keep),
-            _pick(batch.values, keep),
-            _pick(batch.headers, keep) if batch.headers is not None else [()] * len(keep),
-            batch.last_offset,
-            log_append_time=log_append_time,
-            compress=compress,
-            level=level,
-        )
-        txn.put(key, encoded.value(key), db=bdb)
+        txn.put(key, _kept(key, batch, keep, log_append_time, config), db=bdb)
         work.rewritten += 1
         found = cursor.set_range(BATCH_KEY.pack(tid, partition, pos))
     flush()
@@ -741,6 +718,26 @@ def _decoded(key: bytes, value: bytes, base: int) -> DecodedBatch:
                 del _DECODED[next(iter(_DECODED))]
             _DECODED[key] = (header, batch)
     return batch
+
+
+def _kept(
+    key: bytes, batch: DecodedBatch, keep: list[int], log_append_time: bool, config: Any
+) -> bytes:
+    """The stored value of ``batch`` (under ``key``) keeping only the records at
+    ``keep``: same base and last offset, sparse offsets."""
+    encoded = encode_records(
+        batch.base_offset,
+        _pick(batch.offsets, keep),
+        _pick(batch.timestamps, keep),
+        _pick(batch.keys, keep),
+        _pick(batch.values, keep),
+        _pick(batch.headers, keep) if batch.headers is not None else [()] * len(keep),
+        batch.last_offset,
+        log_append_time=log_append_time,
+        compress=config.compression_type != "uncompressed",
+        level=config.compression_zstd_level,
+    )
+    return encoded.value(key)
 
 
 def _seek_holding(cursor: Any, tid: int, partition: int, pos: int) -> bool:

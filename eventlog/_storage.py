@@ -715,7 +715,10 @@ class Storage:
     def _note_commit(self) -> None:
         with self.commit_lock:
             self.commits += 1
-            waiters, self._commit_waiters = self._commit_waiters, []
+            waiters = self._commit_waiters
+            if not waiters:
+                return  # the common case: nobody waits, nothing to allocate
+            self._commit_waiters = []
         for waiter in waiters:
             waiter.release()
 

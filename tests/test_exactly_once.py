@@ -24,17 +24,15 @@ What is verified:
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
-import sys
 import time
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from helper_modules import load_helper
 
 import eventlog
 from eventlog import NewRecord, TopicPartition
@@ -44,20 +42,8 @@ TP = TopicPartition
 PARTITIONS = 3
 
 
-def _load(name: str) -> ModuleType:
-    module_name = f"_eventlog_test_helper_{name}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, HELPERS / f"{name}.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[module_name]
-
-
-tx_procs = _load("tx_procs")
-tx_worker = _load("tx_worker")
+tx_procs = load_helper("tx_procs")
+tx_worker = load_helper("tx_worker")
 GROUP, INPUT, OUT_A, OUT_B = tx_worker.GROUP, tx_worker.INPUT, tx_worker.OUT_A, tx_worker.OUT_B
 
 

@@ -4,35 +4,21 @@ O(1) open time and conflicting options within one process."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import lmdb
 import pytest
+from helper_modules import load_helper
 
 import eventlog
 
 HELPERS = Path(__file__).parent / "helpers"
 
 
-def _load_procs() -> Any:
-    name = "_eventlog_test_helper_procs"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HELPERS / "procs.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-procs = _load_procs()
+procs = load_helper("procs")
 
 
 def snapshot(root: Path) -> dict[str, str]:

@@ -22,16 +22,14 @@ What is verified:
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import tempfile
 import threading
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from helper_modules import load_helper
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,20 +40,8 @@ from eventlog._partitioner import default_partition
 HELPERS = Path(__file__).parent / "helpers"
 
 
-def _load(name: str) -> ModuleType:
-    module_name = f"_eventlog_test_helper_{name}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, HELPERS / f"{name}.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[module_name]
-
-
-tx_procs = _load("tx_procs")
-tx_contender = _load("tx_contender")
+tx_procs = load_helper("tx_procs")
+tx_contender = load_helper("tx_contender")
 
 
 @pytest.fixture

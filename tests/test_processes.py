@@ -3,7 +3,6 @@ growth by another process, and fork safety."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,25 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helper_modules import load_helper
 
 import eventlog
 
 HELPERS = Path(__file__).parent / "helpers"
 
 
-def _load_procs() -> Any:
-    name = "_eventlog_test_helper_procs"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HELPERS / "procs.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-procs = _load_procs()
+procs = load_helper("procs")
 Agent = procs.Agent
 
 PROCESSES = 4

@@ -27,18 +27,16 @@ What is verified:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
-import sys
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from helper_modules import load_helper
 
 import eventlog
 from eventlog import NewRecord, OffsetAndMetadata, TopicPartition
@@ -49,21 +47,9 @@ LONG = {"session_timeout_ms": 30_000, "heartbeat_interval_ms": 100}
 SHORT = {"session_timeout_ms": 400, "heartbeat_interval_ms": 50}
 
 
-def _load(name: str) -> ModuleType:
-    module_name = f"_eventlog_test_helper_{name}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, HELPERS / f"{name}.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[module_name]
-
-
-tx_procs = _load("tx_procs")
-tx_reader = _load("tx_reader")
-tx_writer = _load("tx_writer")
+tx_procs = load_helper("tx_procs")
+tx_reader = load_helper("tx_reader")
+tx_writer = load_helper("tx_writer")
 
 
 # --- helpers ---------------------------------------------------------------------------

@@ -1,9 +1,8 @@
 """Test-side tools for running eventlog in other processes (imported by the test files by
-path, see ``load_helper``)."""
+path, with ``tests/helper_modules.load_helper``)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import queue
 import signal
@@ -11,25 +10,10 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 HELPERS = Path(__file__).resolve().parent
 AGENT_SCRIPT = HELPERS / "agent.py"
-
-
-def load_helper(name: str) -> ModuleType:
-    """Import ``tests/helpers/<name>.py`` without putting tests/ on sys.path."""
-    module_name = f"_eventlog_test_helper_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, HELPERS / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 class AgentError(AssertionError):
